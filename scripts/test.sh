@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test edgepg has, against a real stack (Postgres, PgBouncer) it starts itself.
+#   scripts/test.sh            everything
+# A missing tool or service is an error, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "toolchain"
+scripts/setup.sh
+
+step "stack (Postgres + PgBouncer)"
+eval "$(scripts/stack.sh up)"
+
+step "purity check of the protocol core"
+scripts/check-purity.sh
+
+step "formatting"
+cargo fmt --check
+
+step "core builds for wasm32"
+cargo build --lib --target wasm32-unknown-unknown
+
+step "unit tests"
+cargo test --lib --features native
+
+step "integration tests against the stack"
+cargo test --features native --test connect --test query --test types --test pool -- --test-threads=2
+
+step "all tests passed"

@@ -1,0 +1,295 @@
+//! The driver: the only code that awaits. It pumps the sans-IO [`Connection`] against a
+//! [`Transport`], racing reads against the core's next deadline.
+//!
+//! A [`Client`] is one connection. It is used by one caller at a time (the pool lends it
+//! out); pipelining happens inside a call: [`Client::run_pipeline`] writes every request in
+//! one write and reads the answers in order.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::BytesMut;
+use futures_util::future::{Either, select};
+
+use crate::error::{Error, Kind, Outcome, Result};
+use crate::proto::message::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::proto::{
+    AuthHints, Config, ConnectOptions, Connection, Event, QueryResult, Request, RequestId,
+    TransactionStatus,
+};
+use crate::transport::{Connector, Runtime, Transport};
+
+/// Settings of a connection beyond the connection string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientOptions {
+    /// The largest backend message accepted (default 64 MiB).
+    pub max_message_size: usize,
+    /// The most row bytes one request may return (default: unlimited).
+    pub max_result_bytes: usize,
+    /// Deadline for each request's answer (default: none, or `query_timeout` from the URL).
+    pub query_timeout: Option<Duration>,
+    /// What earlier connections learned about the server.
+    pub hints: AuthHints,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_result_bytes: usize::MAX,
+            query_timeout: None,
+            hints: AuthHints::default(),
+        }
+    }
+}
+
+/// One connection to Postgres.
+pub struct Client {
+    conn: Connection,
+    transport: Box<dyn Transport>,
+    runtime: Rc<dyn Runtime>,
+    out: BytesMut,
+    input: Vec<u8>,
+    completed: Vec<(RequestId, Result<Vec<QueryResult>>)>,
+    transport_closed: bool,
+    created_ms: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("ready", &self.conn.is_ready())
+            .field("closed", &self.conn.is_closed())
+            .field("transaction_status", &self.conn.transaction_status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens the transport and starts the handshake without waiting for it: a request run
+    /// next is sent at the earliest point the server accepts it.
+    pub async fn open(
+        config: &Config,
+        options: ClientOptions,
+        connector: &dyn Connector,
+        runtime: Rc<dyn Runtime>,
+    ) -> Result<Client> {
+        let start = runtime.now_ms();
+        let connect = connector.connect(&config.host, config.port);
+        let transport = match config.connect_timeout {
+            None => connect.await?,
+            Some(timeout) => {
+                match select(connect, runtime.sleep(timeout.as_millis() as u64)).await {
+                    Either::Left((result, _)) => result?,
+                    Either::Right(_) => {
+                        return Err(Error::new(
+                            Kind::Timeout,
+                            format!(
+                                "connecting to {} did not complete within connect_timeout \
+                                 ({}s): check that the host is reachable",
+                                config.display_target(),
+                                timeout.as_secs_f64()
+                            ),
+                        )
+                        .with_outcome(Outcome::NotExecuted));
+                    }
+                }
+            }
+        };
+        let mut nonce = [0u8; 18];
+        runtime.fill_random(&mut nonce)?;
+        let connect_options = ConnectOptions {
+            nonce: STANDARD.encode(nonce),
+            hints: options.hints,
+            transport: transport.security(),
+            max_message_size: options.max_message_size,
+            max_result_bytes: options.max_result_bytes,
+            query_timeout_ms: options
+                .query_timeout
+                .or(config.pool.query_timeout)
+                .map(|d| d.as_millis() as u64),
+        };
+        let now = runtime.now_ms();
+        Ok(Client {
+            conn: Connection::new(config, connect_options, now),
+            transport,
+            runtime,
+            out: BytesMut::with_capacity(1024),
+            input: Vec::with_capacity(64 * 1024),
+            completed: Vec::new(),
+            transport_closed: false,
+            created_ms: start,
+        })
+    }
+
+    /// Waits for the handshake to finish.
+    pub async fn ready(&mut self) -> Result<()> {
+        self.pump(|c| c.conn.is_ready()).await;
+        match self.conn.close_reason() {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs one request and returns one result per statement.
+    pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
+        let now = self.runtime.now_ms();
+        let id = self.conn.submit(request, now);
+        self.pump(|c| c.completed.iter().any(|(i, _)| *i == id))
+            .await;
+        self.take(id)
+    }
+
+    /// Runs several requests in one write; each answer is independent (an error in one does
+    /// not abort the others, unlike statements inside one request).
+    pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
+        let now = self.runtime.now_ms();
+        let ids: Vec<RequestId> = requests
+            .into_iter()
+            .map(|r| self.conn.submit(r, now))
+            .collect();
+        self.pump(|c| {
+            ids.iter()
+                .all(|id| c.completed.iter().any(|(i, _)| i == id))
+        })
+        .await;
+        ids.into_iter().map(|id| self.take(id)).collect()
+    }
+
+    /// Closes politely (Terminate, then the transport).
+    pub async fn close(mut self) {
+        self.conn.close();
+        self.flush().await;
+        self.close_transport().await;
+    }
+
+    /// True when the connection can take another request: open, ready and with nothing
+    /// pending.
+    pub fn is_usable(&self) -> bool {
+        self.conn.is_ready() && self.conn.is_idle()
+    }
+
+    /// True once the connection is broken or closed.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// The transaction status of the last ReadyForQuery.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.conn.transaction_status()
+    }
+
+    /// What the handshake learned, for the next connection's hints.
+    pub fn learned_hints(&self) -> &AuthHints {
+        self.conn.learned_hints()
+    }
+
+    /// True when the handshake failed because a learned hint no longer holds.
+    pub fn failed_on_stale_hint(&self) -> bool {
+        self.conn.failed_on_stale_hint()
+    }
+
+    /// A server parameter (`server_version`, …).
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.conn.parameter(name)
+    }
+
+    /// The backend process id and secret key.
+    pub fn backend_key(&self) -> Option<(i32, i32)> {
+        self.conn.backend_key()
+    }
+
+    /// When the connection was opened, on the runtime's clock (ms).
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    fn take(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
+        match self.completed.iter().position(|(i, _)| *i == id) {
+            Some(at) => self.completed.swap_remove(at).1,
+            None => Err(self
+                .conn
+                .close_reason()
+                .map(Error::duplicate)
+                .unwrap_or_else(|| Error::closed("the request was lost"))),
+        }
+    }
+
+    /// Pumps bytes and events until `done` holds or the connection closes.
+    async fn pump(&mut self, done: impl Fn(&Client) -> bool) {
+        loop {
+            while let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Complete { id, result } => self.completed.push((id, result)),
+                    Event::StartTls => {
+                        self.flush().await;
+                        match self.transport.start_tls().await {
+                            Ok(()) => {
+                                let now = self.runtime.now_ms();
+                                self.conn.handle_tls_established(now);
+                            }
+                            Err(e) => self.conn.handle_transport_error(true, e.message()),
+                        }
+                    }
+                    Event::Ready | Event::Notice(_) | Event::Notification { .. } => {}
+                }
+            }
+            self.flush().await;
+            if self.conn.is_closed() {
+                // Deliver what the failure completed, then release the socket.
+                while let Some(event) = self.conn.poll_event() {
+                    if let Event::Complete { id, result } = event {
+                        self.completed.push((id, result));
+                    }
+                }
+                self.close_transport().await;
+                return;
+            }
+            if done(self) {
+                return;
+            }
+            self.input.clear();
+            let deadline = self.conn.poll_timeout();
+            let read = self.transport.read(&mut self.input);
+            let outcome = match deadline {
+                None => Some(read.await),
+                Some(at) => {
+                    let wait = at.saturating_sub(self.runtime.now_ms());
+                    match select(read, self.runtime.sleep(wait)).await {
+                        Either::Left((r, _)) => Some(r),
+                        Either::Right(_) => None,
+                    }
+                }
+            };
+            let now = self.runtime.now_ms();
+            match outcome {
+                Some(Ok(0)) => self.conn.handle_eof(),
+                Some(Ok(_)) => self.conn.handle_input(&self.input, now),
+                Some(Err(e)) => self.conn.handle_transport_error(false, e.message()),
+                None => self.conn.handle_timeout(now),
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.conn.poll_transmit(&mut self.out);
+        if self.out.is_empty() || self.transport_closed {
+            self.out.clear();
+            return;
+        }
+        let result = self.transport.write(&self.out).await;
+        self.out.clear();
+        if let Err(e) = result {
+            self.conn.handle_transport_error(false, e.message());
+        }
+    }
+
+    async fn close_transport(&mut self) {
+        if !self.transport_closed {
+            self.transport_closed = true;
+            self.transport.close().await;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! edgepg: a Postgres driver for serverless and edge runtimes.
+#![warn(missing_docs)]
+
+pub mod driver;
+pub mod error;
+pub mod pool;
+pub mod proto;
+pub mod transport;
+
+pub use driver::{Client, ClientOptions};
+pub use error::{DbError, Error, Outcome, Result};
+pub use pool::{Pool, PoolOptions, PoolStats, ScopeId};
+pub use proto::Config;

@@ -1,0 +1,132 @@
+//! Borrowed connections and transactions. Both give the connection back when dropped, on
+//! every path: a connection returned broken, or inside a transaction, is closed rather than
+//! lent again.
+
+use std::ops::{Deref, DerefMut};
+
+use crate::driver::Client;
+use crate::error::{Error, Kind, Result};
+use crate::pool::{Pool, ScopeId};
+use crate::proto::{QueryResult, Request, Statement, TransactionStatus};
+
+/// A connection borrowed from a [`Pool`]; derefs to [`Client`].
+pub struct Lease {
+    pool: Pool,
+    client: Option<Client>,
+    scope: ScopeId,
+    fresh: bool,
+}
+
+/// A transaction on a borrowed connection.
+///
+/// BEGIN travels in the same write as the first statement, and COMMIT is one more round trip.
+/// Dropping a transaction without [`Transaction::commit`] or [`Transaction::rollback`] closes
+/// the connection (the server then rolls back), so nothing leaks and no one inherits it.
+pub struct Transaction {
+    lease: Lease,
+    begun: bool,
+}
+
+impl Lease {
+    pub(crate) fn new(pool: Pool, client: Client, scope: ScopeId, fresh: bool) -> Lease {
+        Lease {
+            pool,
+            client: Some(client),
+            scope,
+            fresh,
+        }
+    }
+
+    /// True when this lease opened a new connection (its handshake rides with the first
+    /// request).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The scope the connection belongs to.
+    pub fn scope(&self) -> ScopeId {
+        self.scope
+    }
+}
+
+impl Deref for Lease {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Present until drop.
+        self.client.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.pool.release(client, self.scope);
+        }
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(lease: Lease) -> Transaction {
+        Transaction {
+            lease,
+            begun: false,
+        }
+    }
+
+    /// Runs one request inside the transaction.
+    pub async fn query(&mut self, request: Request) -> Result<Vec<QueryResult>> {
+        if self.begun {
+            return self.lease.run(request).await;
+        }
+        self.begun = true;
+        let mut answers = self
+            .lease
+            .run_pipeline(vec![Request::statement(Statement::new("BEGIN")), request])
+            .await
+            .into_iter();
+        let begin = answers
+            .next()
+            .unwrap_or_else(|| Err(Error::closed("no answer to BEGIN")));
+        let result = answers
+            .next()
+            .unwrap_or_else(|| Err(Error::closed("no answer")));
+        begin?;
+        result
+    }
+
+    /// The connection's transaction status.
+    pub fn status(&self) -> TransactionStatus {
+        self.lease.transaction_status()
+    }
+
+    /// Commits. If a statement had failed, the server rolls back instead and this returns an
+    /// error saying so.
+    pub async fn commit(mut self) -> Result<()> {
+        if !self.begun {
+            return Ok(());
+        }
+        let results = self.lease.run(Request::Simple("COMMIT".into())).await?;
+        if results.first().is_some_and(|r| r.command == "ROLLBACK") {
+            return Err(Error::new(
+                Kind::Aborted,
+                "the transaction was rolled back because a statement in it failed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rolls back.
+    pub async fn rollback(mut self) -> Result<()> {
+        if !self.begun {
+            return Ok(());
+        }
+        self.lease.run(Request::Simple("ROLLBACK".into())).await?;
+        Ok(())
+    }
+}

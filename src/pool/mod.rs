@@ -1,0 +1,569 @@
+//! The isolate-scoped connection cache.
+//!
+//! Serverless code creates its client at module scope (or, often, inside the handler), many
+//! requests hit one isolate at once, and the database has a hard connection limit. A [`Pool`]:
+//!
+//! - is **one per isolate and config**: [`Pool::shared`] returns the same pool for an equal
+//!   connection string and options, so a handler that builds its client per request still
+//!   reuses connections. Creating a pool does no I/O; the first query connects.
+//! - is **bounded**: at most `max` connections, counted from the moment one starts connecting
+//!   until its socket has closed; callers beyond that wait in a FIFO queue for at most
+//!   `acquire_timeout`.
+//! - **retires** connections idle longer than `idle_timeout` (checked against the wall clock on
+//!   every checkout, so an instance that was frozen does not reuse dead sockets) or older than
+//!   `max_lifetime`, and **discards** any connection that broke or that comes back inside a
+//!   transaction.
+//! - keeps **scopes**: a connection opened in one [`ScopeId`] is only lent within it (Workers
+//!   forbid using a socket outside the request that opened it), while what is safe to share
+//!   isolate-wide — the parsed config, the learned auth method and SCRAM keys — is shared by all.
+//!
+//! Everything is single-threaded (`Rc`/`RefCell`), as wasm is.
+
+mod lease;
+mod registry;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_util::future::{Either, select};
+
+use crate::driver::{Client, ClientOptions};
+use crate::error::{Error, Kind, Outcome, Result};
+use crate::proto::{AuthHints, Config, QueryResult, Request, TransactionStatus};
+use crate::transport::{Connector, Runtime};
+
+pub use lease::{Lease, Transaction};
+
+/// A scope connections are bound to. [`ScopeId::GLOBAL`] is for runtimes where any request may
+/// use any socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ScopeId(pub u64);
+
+impl ScopeId {
+    /// The scope of runtimes without per-request socket ownership.
+    pub const GLOBAL: ScopeId = ScopeId(0);
+}
+
+/// Pool settings. Defaults suit an edge isolate behind a pooler.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolOptions {
+    /// The most connections open at once (default 5).
+    pub max: usize,
+    /// Close connections idle this long (default 30 s).
+    pub idle_timeout: Duration,
+    /// How long a caller waits for a connection before `pool_timeout` (default 10 s).
+    pub acquire_timeout: Duration,
+    /// Retire connections older than this (default 1 hour).
+    pub max_lifetime: Option<Duration>,
+    /// Per-connection settings.
+    pub client: ClientOptions,
+}
+
+/// Counters describing a pool; cheap to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections counted against `max` (connecting, busy, idle or closing).
+    pub open: usize,
+    /// Connections waiting in the cache.
+    pub idle: usize,
+    /// Connections lent to callers.
+    pub busy: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+    /// Connections opened since the pool was created.
+    pub created: u64,
+    /// Checkouts served by an existing connection.
+    pub reused: u64,
+    /// Connections closed because they broke, expired or came back dirty.
+    pub discarded: u64,
+    /// Acquires that ended in `pool_timeout`.
+    pub timeouts: u64,
+}
+
+/// The connection cache. Cloning gives another handle to the same pool.
+#[derive(Clone)]
+pub struct Pool {
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    options: PoolOptions,
+    connector: Rc<dyn Connector>,
+    runtime: Rc<dyn Runtime>,
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Idle>,
+    open: usize,
+    busy: usize,
+    waiters: VecDeque<Waiter>,
+    hints: AuthHints,
+    stats: PoolStats,
+    closed: bool,
+    reaper: bool,
+    ended_scopes: Vec<ScopeId>,
+}
+
+struct Idle {
+    client: Client,
+    since_ms: u64,
+    scope: ScopeId,
+}
+
+struct Waiter {
+    scope: ScopeId,
+    tx: oneshot::Sender<Grant>,
+}
+
+enum Grant {
+    /// A ready connection, already counted as busy.
+    Conn(Client),
+    /// A free slot, already counted as open and busy: open a new connection.
+    Slot,
+}
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            max: 5,
+            idle_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(10),
+            max_lifetime: Some(Duration::from_secs(3600)),
+            client: ClientOptions::default(),
+        }
+    }
+}
+
+impl PoolOptions {
+    /// The defaults, overridden by pool parameters in the connection string
+    /// (`pool_max`, `idle_timeout`, `acquire_timeout`, `max_lifetime`, `query_timeout`).
+    pub fn from_config(config: &Config) -> PoolOptions {
+        let mut o = PoolOptions::default();
+        let p = &config.pool;
+        if let Some(max) = p.max {
+            o.max = max;
+        }
+        if let Some(t) = p.idle_timeout {
+            o.idle_timeout = t;
+        }
+        if let Some(t) = p.acquire_timeout {
+            o.acquire_timeout = t;
+        }
+        if let Some(t) = p.max_lifetime {
+            o.max_lifetime = Some(t);
+        }
+        if let Some(t) = p.query_timeout {
+            o.client.query_timeout = Some(t);
+        }
+        o
+    }
+}
+
+impl Pool {
+    /// The isolate's pool for this config and options: the same pool for equal inputs, a new
+    /// one otherwise. No I/O happens until the first query.
+    pub fn shared(
+        config: Config,
+        options: PoolOptions,
+        connector: Rc<dyn Connector>,
+        runtime: Rc<dyn Runtime>,
+    ) -> Pool {
+        registry::shared(config, options, connector, runtime)
+    }
+
+    /// A pool of its own, outside the isolate registry.
+    pub fn new(
+        config: Config,
+        options: PoolOptions,
+        connector: Rc<dyn Connector>,
+        runtime: Rc<dyn Runtime>,
+    ) -> Pool {
+        let options = PoolOptions {
+            max: options.max.max(1),
+            ..options
+        };
+        Pool {
+            shared: Rc::new(Shared {
+                config,
+                options,
+                connector,
+                runtime,
+                state: RefCell::new(State::default()),
+            }),
+        }
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The effective options.
+    pub fn options(&self) -> &PoolOptions {
+        &self.shared.options
+    }
+
+    /// True when both handles are the same pool.
+    pub fn same_pool(&self, other: &Pool) -> bool {
+        Rc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Runs one request on a pooled connection (global scope).
+    pub async fn query(&self, request: Request) -> Result<Vec<QueryResult>> {
+        self.query_in(ScopeId::GLOBAL, request).await
+    }
+
+    /// Runs one request on a connection of `scope`.
+    pub async fn query_in(&self, scope: ScopeId, request: Request) -> Result<Vec<QueryResult>> {
+        let mut lease = self.acquire_in(scope).await?;
+        if !lease.is_fresh() || self.shared.state.borrow().hints.method.is_none() {
+            return lease.run(request).await;
+        }
+        // The first request on a new connection rides with the handshake, which relies on the
+        // learned auth method; if the server changed its mind, retry once without hints.
+        let result = lease.run(request.clone()).await;
+        if result.is_err() && lease.failed_on_stale_hint() {
+            self.shared.state.borrow_mut().hints = AuthHints::default();
+            drop(lease);
+            let mut lease = self.acquire_in(scope).await?;
+            return lease.run(request).await;
+        }
+        result
+    }
+
+    /// Starts a transaction on a connection of the global scope. BEGIN is sent with the first
+    /// statement; see [`Transaction`].
+    pub async fn begin(&self) -> Result<Transaction> {
+        self.begin_in(ScopeId::GLOBAL).await
+    }
+
+    /// Starts a transaction on a connection of `scope`.
+    pub async fn begin_in(&self, scope: ScopeId) -> Result<Transaction> {
+        Ok(Transaction::new(self.acquire_in(scope).await?))
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it returns
+    /// `Err` (or a statement failed), and always gives the connection back clean.
+    pub async fn transaction<T>(
+        &self,
+        f: impl for<'a> FnOnce(
+            &'a mut Transaction,
+        ) -> futures_util::future::LocalBoxFuture<'a, Result<T>>,
+    ) -> Result<T> {
+        let mut tx = self.begin().await?;
+        match f(&mut tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Borrows a connection of the global scope until the [`Lease`] drops.
+    pub async fn acquire(&self) -> Result<Lease> {
+        self.acquire_in(ScopeId::GLOBAL).await
+    }
+
+    /// Borrows a connection of `scope`, opening one if none is idle and fewer than `max` are
+    /// open, else waiting in line for at most `acquire_timeout`.
+    pub async fn acquire_in(&self, scope: ScopeId) -> Result<Lease> {
+        let runtime = self.shared.runtime.clone();
+        let deadline = runtime.now_ms() + self.shared.options.acquire_timeout.as_millis() as u64;
+        loop {
+            let rx = {
+                let now = runtime.now_ms();
+                let mut st = self.shared.state.borrow_mut();
+                if st.closed {
+                    return Err(pool_closed());
+                }
+                if st.ended_scopes.contains(&scope) {
+                    return Err(Error::new(
+                        Kind::PoolClosed,
+                        "this request scope has ended: its connections are closed",
+                    ));
+                }
+                while let Some(at) = st.idle.iter().rposition(|i| i.scope == scope) {
+                    let idle = st.idle.swap_remove(at);
+                    if self.is_reusable(&idle.client, Some(idle.since_ms), now) {
+                        st.busy += 1;
+                        st.stats.reused += 1;
+                        return Ok(Lease::new(self.clone(), idle.client, scope, false));
+                    }
+                    self.discard(&mut st, idle.client);
+                }
+                if st.open < self.shared.options.max {
+                    st.open += 1;
+                    st.busy += 1;
+                    None
+                } else if let Some(at) = st.idle.iter().position(|i| i.scope != scope) {
+                    // At the limit with idle connections of other scopes: retire one so this
+                    // scope gets its slot (granted when its socket has closed).
+                    let idle = st.idle.swap_remove(at);
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push_front(Waiter { scope, tx });
+                    self.discard(&mut st, idle.client);
+                    Some(rx)
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push_back(Waiter { scope, tx });
+                    Some(rx)
+                }
+            };
+            let Some(rx) = rx else {
+                return self.open_new(scope).await;
+            };
+            let wait = deadline.saturating_sub(runtime.now_ms());
+            match select(rx, runtime.sleep(wait)).await {
+                Either::Left((Ok(Grant::Conn(client)), _)) => {
+                    return Ok(Lease::new(self.clone(), client, scope, false));
+                }
+                Either::Left((Ok(Grant::Slot), _)) => return self.open_new(scope).await,
+                Either::Left((Err(_), _)) => continue,
+                Either::Right(_) => {
+                    let mut st = self.shared.state.borrow_mut();
+                    st.waiters.retain(|w| !w.tx.is_canceled());
+                    st.stats.timeouts += 1;
+                    let max = self.shared.options.max;
+                    return Err(Error::new(
+                        Kind::PoolTimeout,
+                        format!(
+                            "no connection became free within acquire_timeout ({}s; max {max} \
+                             busy): raise max or acquire_timeout, or make transactions shorter",
+                            self.shared.options.acquire_timeout.as_secs_f64()
+                        ),
+                    )
+                    .with_outcome(Outcome::NotExecuted));
+                }
+            }
+        }
+    }
+
+    /// Closes the idle connections of `scope` and stops lending in it; busy ones close when
+    /// they come back. Resolves once the idle sockets have closed.
+    pub async fn end_scope(&self, scope: ScopeId) {
+        let closing: Vec<Client> = {
+            let mut st = self.shared.state.borrow_mut();
+            if scope != ScopeId::GLOBAL && !st.ended_scopes.contains(&scope) {
+                st.ended_scopes.push(scope);
+                // Keep the list short: scopes are request ids, never reused.
+                if st.ended_scopes.len() > 1024 {
+                    st.ended_scopes.remove(0);
+                }
+            }
+            let (ended, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
+                .into_iter()
+                .partition(|i| i.scope == scope);
+            st.idle = kept;
+            st.stats.discarded += ended.len() as u64;
+            ended.into_iter().map(|i| i.client).collect()
+        };
+        for client in closing {
+            client.close().await;
+            self.slot_freed();
+        }
+    }
+
+    /// Closes the pool: no new checkouts; idle connections close now, busy ones when they
+    /// come back. Resolves once the idle sockets have closed.
+    pub async fn end(&self) {
+        let closing: Vec<Client> = {
+            let mut st = self.shared.state.borrow_mut();
+            st.closed = true;
+            st.waiters.clear();
+            st.stats.discarded += st.idle.len() as u64;
+            std::mem::take(&mut st.idle)
+                .into_iter()
+                .map(|i| i.client)
+                .collect()
+        };
+        registry::forget(self);
+        for client in closing {
+            client.close().await;
+            self.slot_freed();
+        }
+    }
+
+    /// Closes idle connections past `idle_timeout` or `max_lifetime` now.
+    pub fn prune(&self) {
+        let now = self.shared.runtime.now_ms();
+        let mut st = self.shared.state.borrow_mut();
+        let idle = std::mem::take(&mut st.idle);
+        for i in idle {
+            if self.is_reusable(&i.client, Some(i.since_ms), now) {
+                st.idle.push(i);
+            } else {
+                self.discard(&mut st, i.client);
+            }
+        }
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> PoolStats {
+        let st = self.shared.state.borrow();
+        PoolStats {
+            open: st.open,
+            idle: st.idle.len(),
+            busy: st.busy,
+            waiting: st.waiters.iter().filter(|w| !w.tx.is_canceled()).count(),
+            ..st.stats
+        }
+    }
+
+    async fn open_new(&self, scope: ScopeId) -> Result<Lease> {
+        let mut options = self.shared.options.client.clone();
+        options.hints = self.shared.state.borrow().hints.clone();
+        let opened = Client::open(
+            &self.shared.config,
+            options,
+            &*self.shared.connector,
+            self.shared.runtime.clone(),
+        )
+        .await;
+        match opened {
+            Ok(client) => {
+                self.shared.state.borrow_mut().stats.created += 1;
+                Ok(Lease::new(self.clone(), client, scope, true))
+            }
+            Err(e) => {
+                {
+                    let mut st = self.shared.state.borrow_mut();
+                    st.busy -= 1;
+                }
+                self.slot_freed();
+                Err(e.with_outcome(Outcome::NotExecuted))
+            }
+        }
+    }
+
+    /// Takes a connection back from a lease.
+    fn release(&self, client: Client, scope: ScopeId) {
+        let now = self.shared.runtime.now_ms();
+        let mut st = self.shared.state.borrow_mut();
+        st.busy -= 1;
+        if client.learned_hints().method.is_some() {
+            st.hints = client.learned_hints().clone();
+        }
+        let clean = client.transaction_status() == TransactionStatus::Idle;
+        if !clean
+            || st.closed
+            || st.ended_scopes.contains(&scope)
+            || !self.is_reusable(&client, None, now)
+        {
+            self.discard(&mut st, client);
+            return;
+        }
+        let mut client = client;
+        while let Some(at) = st
+            .waiters
+            .iter()
+            .position(|w| w.scope == scope && !w.tx.is_canceled())
+        {
+            let Some(waiter) = st.waiters.remove(at) else {
+                break;
+            };
+            match waiter.tx.send(Grant::Conn(client)) {
+                Ok(()) => {
+                    st.busy += 1;
+                    st.stats.reused += 1;
+                    return;
+                }
+                Err(Grant::Conn(back)) => client = back,
+                Err(Grant::Slot) => return,
+            }
+        }
+        if st.waiters.iter().any(|w| !w.tx.is_canceled()) {
+            // Someone of another scope waits: this connection cannot serve them, its slot can.
+            self.discard(&mut st, client);
+            return;
+        }
+        st.idle.push(Idle {
+            client,
+            since_ms: now,
+            scope,
+        });
+        self.ensure_reaper(&mut st);
+    }
+
+    fn is_reusable(&self, client: &Client, idle_since: Option<u64>, now: u64) -> bool {
+        let o = &self.shared.options;
+        client.is_usable()
+            && client.transaction_status() == TransactionStatus::Idle
+            && idle_since.is_none_or(|s| now.saturating_sub(s) < o.idle_timeout.as_millis() as u64)
+            && o.max_lifetime
+                .is_none_or(|l| now.saturating_sub(client.created_ms()) < l.as_millis() as u64)
+    }
+
+    /// Closes a connection in the background; its slot frees once the socket has closed.
+    fn discard(&self, st: &mut State, client: Client) {
+        st.stats.discarded += 1;
+        let pool = self.clone();
+        self.shared.runtime.spawn(Box::pin(async move {
+            client.close().await;
+            pool.slot_freed();
+        }));
+    }
+
+    /// A connection's slot is free: give it to the first live waiter, else uncount it.
+    fn slot_freed(&self) {
+        let mut st = self.shared.state.borrow_mut();
+        while let Some(waiter) = st.waiters.pop_front() {
+            if waiter.tx.is_canceled() || st.closed {
+                continue;
+            }
+            st.busy += 1;
+            if waiter.tx.send(Grant::Slot).is_ok() {
+                return;
+            }
+            st.busy -= 1;
+        }
+        st.open = st.open.saturating_sub(1);
+    }
+
+    fn ensure_reaper(&self, st: &mut State) {
+        if st.reaper {
+            return;
+        }
+        st.reaper = true;
+        let pool = Rc::downgrade(&self.shared);
+        let runtime = self.shared.runtime.clone();
+        let idle_ms = self.shared.options.idle_timeout.as_millis() as u64;
+        self.shared.runtime.spawn(Box::pin(async move {
+            loop {
+                let wait = {
+                    let Some(shared) = pool.upgrade() else { return };
+                    let st = shared.state.borrow();
+                    let now = runtime.now_ms();
+                    match st.idle.iter().map(|i| i.since_ms).min() {
+                        Some(oldest) => (oldest + idle_ms).saturating_sub(now).max(1),
+                        None => {
+                            drop(st);
+                            shared.state.borrow_mut().reaper = false;
+                            return;
+                        }
+                    }
+                };
+                runtime.sleep(wait).await;
+                let Some(shared) = pool.upgrade() else { return };
+                Pool { shared }.prune();
+            }
+        }));
+    }
+}
+
+fn pool_closed() -> Error {
+    Error::new(
+        Kind::PoolClosed,
+        "the pool was closed with end(): create a new one",
+    )
+    .with_outcome(Outcome::NotExecuted)
+}

@@ -1,0 +1,740 @@
+//! One Postgres connection as a state machine: bytes and `now` in; bytes, events and the next
+//! deadline out.
+//!
+//! # How the driver calls it
+//!
+//! 1. [`Connection::new`] writes the first bytes (SSLRequest or StartupMessage) into its output.
+//! 2. Loop:
+//!    - [`Connection::poll_transmit`] — append pending bytes to the caller's buffer; write them
+//!      to the transport as one write (one WebSocket frame).
+//!    - [`Connection::poll_event`] — drain events ([`Event::Ready`], [`Event::Complete`],
+//!      [`Event::StartTls`], notices).
+//!    - [`Connection::poll_timeout`] — the next deadline (ms, on the caller's clock); when it
+//!      passes call [`Connection::handle_timeout`].
+//!    - Read from the transport; feed the bytes to [`Connection::handle_input`], or call
+//!      [`Connection::handle_eof`] when the transport closed.
+//! 3. [`Connection::submit`] queues a [`Request`] at any time, even during the handshake: it is
+//!    written at the earliest point the server can read it, and answered by an
+//!    [`Event::Complete`] carrying the same [`RequestId`].
+//! 4. After [`Event::StartTls`] the driver upgrades the transport and calls
+//!    [`Connection::handle_tls_established`].
+//!
+//! Once [`Connection::is_closed`] is true, every pending request has been completed with an
+//! error and the transport should be closed (after flushing `poll_transmit`, which may hold a
+//! Terminate).
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BytesMut};
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+
+use crate::error::{DbError, Error, Kind, Outcome, Result};
+use crate::proto::config::Config;
+use crate::proto::message::{DEFAULT_MAX_MESSAGE_SIZE, db_error, next_message};
+use crate::proto::query::{Column, QueryResult, Request, Row, rows_affected};
+use crate::proto::startup::{AuthHints, Handshake, Step};
+use crate::proto::types::Format;
+
+/// Settings of one connection that do not come from the connection string.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// The SCRAM client nonce: printable ASCII without commas, fresh and random per connection.
+    pub nonce: String,
+    /// What earlier connections learned about this server.
+    pub hints: AuthHints,
+    /// What the transport offers for TLS.
+    pub transport: TransportSecurity,
+    /// The largest backend message accepted.
+    pub max_message_size: usize,
+    /// The most row bytes one request may return; more is an error (the rows are dropped as they
+    /// arrive, and the connection stays usable).
+    pub max_result_bytes: usize,
+    /// Deadline for each request's answer, in ms.
+    pub query_timeout_ms: Option<u64>,
+}
+
+/// What a transport can do for TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportSecurity {
+    /// Plain bytes, no TLS possible (e.g. `ws://` to a proxy, the native test transport).
+    Plain,
+    /// Plain now, can switch to TLS after SSLRequest (Workers `startTls()`).
+    StartTls,
+    /// Already encrypted end to end or to a trusted proxy (`wss://`).
+    Secure,
+}
+
+/// Identifies a submitted request in its [`Event::Complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(u64);
+
+/// The server's transaction status from the last ReadyForQuery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// Not in a transaction block.
+    Idle,
+    /// In a transaction block.
+    InTransaction,
+    /// In a failed transaction block: only ROLLBACK will be accepted.
+    Failed,
+}
+
+/// What the connection reports to the driver.
+#[derive(Debug)]
+pub enum Event {
+    /// The handshake finished: the first ReadyForQuery arrived.
+    Ready,
+    /// The server agreed to TLS: upgrade the transport, then call `handle_tls_established`.
+    StartTls,
+    /// A request was answered (or failed).
+    Complete {
+        /// The request.
+        id: RequestId,
+        /// One result per statement, or the first error.
+        result: Result<Vec<QueryResult>>,
+    },
+    /// A NoticeResponse (warnings, `RAISE NOTICE`).
+    Notice(DbError),
+    /// A NotificationResponse (`NOTIFY`).
+    Notification {
+        /// The notifying backend's process id.
+        process_id: i32,
+        /// The channel name.
+        channel: String,
+        /// The payload.
+        payload: String,
+    },
+}
+
+/// The sans-IO connection. See the module docs for the calling order.
+pub struct Connection {
+    config: Config,
+    phase: Phase,
+    options: ConnectOptions,
+    tx_status: TransactionStatus,
+    input: BytesMut,
+    output: BytesMut,
+    queued: VecDeque<(RequestId, Request)>,
+    inflight: VecDeque<InFlight>,
+    can_send: bool,
+    events: VecDeque<Event>,
+    parameters: Vec<(String, String)>,
+    backend_key: Option<(i32, i32)>,
+    learned: AuthHints,
+    connect_deadline: Option<u64>,
+    next_id: u64,
+    closed: Option<Error>,
+    stale_hint: bool,
+}
+
+enum Phase {
+    SslRequest,
+    TlsUpgrade,
+    Startup(Box<Handshake>),
+    Authenticated,
+    Ready,
+    Closed,
+}
+
+struct InFlight {
+    id: RequestId,
+    results: Vec<QueryResult>,
+    current: Option<QueryResult>,
+    error: Option<Error>,
+    result_bytes: usize,
+    deadline: Option<u64>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            nonce: String::new(),
+            hints: AuthHints::default(),
+            transport: TransportSecurity::Plain,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_result_bytes: usize::MAX,
+            query_timeout_ms: None,
+        }
+    }
+}
+
+impl Connection {
+    /// Starts a connection; the first bytes to send are ready in `poll_transmit`.
+    pub fn new(config: &Config, options: ConnectOptions, now_ms: u64) -> Connection {
+        let mut conn = Connection {
+            config: config.clone(),
+            phase: Phase::SslRequest,
+            tx_status: TransactionStatus::Idle,
+            input: BytesMut::with_capacity(8 * 1024),
+            output: BytesMut::with_capacity(1024),
+            queued: VecDeque::new(),
+            inflight: VecDeque::new(),
+            can_send: false,
+            events: VecDeque::new(),
+            parameters: Vec::new(),
+            backend_key: None,
+            learned: AuthHints::default(),
+            connect_deadline: config
+                .connect_timeout
+                .map(|t| now_ms.saturating_add(t.as_millis() as u64)),
+            next_id: 0,
+            closed: None,
+            stale_hint: false,
+            options,
+        };
+        let wants_tls = !matches!(
+            config.ssl_mode,
+            crate::proto::config::SslMode::Disable | crate::proto::config::SslMode::Allow
+        );
+        match conn.options.transport {
+            TransportSecurity::StartTls if wants_tls => frontend::ssl_request(&mut conn.output),
+            TransportSecurity::Plain if config.ssl_required() => conn.fail(Error::new(
+                Kind::Tls,
+                "sslmode requires TLS but this transport cannot provide it: use a wss:// \
+                 WebSocket URL, a runtime with TLS sockets, or sslmode=disable for a trusted \
+                 network",
+            )),
+            _ => conn.start_startup(now_ms),
+        }
+        conn
+    }
+
+    /// Queues a request. It is written as soon as the server can read it.
+    pub fn submit(&mut self, request: Request, now_ms: u64) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        if let Some(err) = &self.closed {
+            let err = err.duplicate().with_outcome(Outcome::NotExecuted);
+            self.events.push_back(Event::Complete {
+                id,
+                result: Err(err),
+            });
+            return id;
+        }
+        self.queued.push_back((id, request));
+        if self.can_send {
+            self.write_queued(now_ms);
+        }
+        id
+    }
+
+    /// Feeds bytes read from the transport.
+    pub fn handle_input(&mut self, data: &[u8], now_ms: u64) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        if let Err(e) = self.process(now_ms) {
+            self.fail(e);
+        }
+    }
+
+    /// The transport reached end of stream (the peer closed).
+    pub fn handle_eof(&mut self) {
+        if self.closed.is_some() {
+            return;
+        }
+        let during = match self.phase {
+            Phase::Ready => "",
+            _ => " during startup",
+        };
+        self.fail(Error::closed(format!(
+            "the server closed the connection{during} (it may have been terminated, restarted, \
+             or a pooler or proxy dropped it)"
+        )));
+    }
+
+    /// The transport failed; `message` says how (never holding credentials).
+    pub fn handle_transport_error(&mut self, kind_is_connect: bool, message: &str) {
+        if self.closed.is_some() {
+            return;
+        }
+        let kind = if kind_is_connect && !matches!(self.phase, Phase::Ready) {
+            Kind::Connect
+        } else {
+            Kind::Closed
+        };
+        self.fail(Error::new(kind, message.to_string()));
+    }
+
+    /// The transport now speaks TLS (after [`Event::StartTls`]).
+    pub fn handle_tls_established(&mut self, now_ms: u64) {
+        if matches!(self.phase, Phase::TlsUpgrade) {
+            self.start_startup(now_ms);
+        }
+    }
+
+    /// Checks deadlines against `now_ms`.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.closed.is_some() {
+            return;
+        }
+        if let Some(deadline) = self.connect_deadline
+            && now_ms >= deadline
+            && !matches!(self.phase, Phase::Ready)
+        {
+            let secs = self
+                .config
+                .connect_timeout
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default();
+            self.fail(Error::new(
+                Kind::Timeout,
+                format!(
+                    "connecting to {} did not complete within connect_timeout ({secs}s): check \
+                     that the host is reachable and the server is up",
+                    self.config.display_target()
+                ),
+            ));
+            return;
+        }
+        if self
+            .inflight
+            .front()
+            .and_then(|f| f.deadline)
+            .is_some_and(|d| now_ms >= d)
+        {
+            self.fail(Error::new(
+                Kind::Timeout,
+                "the server did not answer within query_timeout; the connection was closed (the \
+                 statement may still have run)",
+            ));
+        }
+    }
+
+    /// Closes the connection politely: queues Terminate and fails whatever is pending.
+    pub fn close(&mut self) {
+        if self.closed.is_none() {
+            if !matches!(self.phase, Phase::SslRequest | Phase::TlsUpgrade) {
+                frontend::terminate(&mut self.output);
+            }
+            self.fail(Error::closed("the connection was closed by the client"));
+        }
+    }
+
+    /// Appends the bytes to send to `out`.
+    pub fn poll_transmit(&mut self, out: &mut BytesMut) {
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.output);
+        } else {
+            out.extend_from_slice(&self.output);
+            self.output.clear();
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline, on the caller's clock (ms).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.closed.is_some() {
+            return None;
+        }
+        let connect = self
+            .connect_deadline
+            .filter(|_| !matches!(self.phase, Phase::Ready));
+        let query = self.inflight.front().and_then(|f| f.deadline);
+        match (connect, query) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True once the handshake finished and the connection is open.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready) && self.closed.is_none()
+    }
+
+    /// True once the connection is unusable.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// The error that closed the connection.
+    pub fn close_reason(&self) -> Option<&Error> {
+        self.closed.as_ref()
+    }
+
+    /// True when nothing is queued or awaiting an answer.
+    pub fn is_idle(&self) -> bool {
+        self.queued.is_empty() && self.inflight.is_empty()
+    }
+
+    /// The transaction status of the last ReadyForQuery.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.tx_status
+    }
+
+    /// A server parameter reported by ParameterStatus (`server_version`, `TimeZone`, …).
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The backend process id and secret key, for CancelRequest.
+    pub fn backend_key(&self) -> Option<(i32, i32)> {
+        self.backend_key
+    }
+
+    /// What the handshake learned (auth method, SCRAM keys), for the next connection's hints.
+    pub fn learned_hints(&self) -> &AuthHints {
+        &self.learned
+    }
+
+    /// True when the handshake failed because a learned hint no longer holds: reconnect
+    /// without hints.
+    pub fn failed_on_stale_hint(&self) -> bool {
+        self.stale_hint
+    }
+
+    fn start_startup(&mut self, now_ms: u64) {
+        let mut handshake = Box::new(Handshake::new(
+            &self.config,
+            self.options.nonce.clone(),
+            self.options.hints.clone(),
+        ));
+        match handshake.start(&self.config, &mut self.output) {
+            Ok(early) => {
+                self.phase = Phase::Startup(handshake);
+                if early {
+                    self.can_send = true;
+                    self.write_queued(now_ms);
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn write_queued(&mut self, now_ms: u64) {
+        while let Some((id, request)) = self.queued.pop_front() {
+            let mark = self.output.len();
+            match request.encode(&mut self.output) {
+                Ok(()) => self.inflight.push_back(InFlight {
+                    id,
+                    results: Vec::new(),
+                    current: None,
+                    error: None,
+                    result_bytes: 0,
+                    deadline: self
+                        .options
+                        .query_timeout_ms
+                        .map(|t| now_ms.saturating_add(t)),
+                }),
+                Err(e) => {
+                    self.output.truncate(mark);
+                    self.events.push_back(Event::Complete {
+                        id,
+                        result: Err(e.with_outcome(Outcome::NotExecuted)),
+                    });
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, now_ms: u64) -> Result<()> {
+        loop {
+            match self.phase {
+                Phase::SslRequest => {
+                    let Some(&byte) = self.input.first() else {
+                        return Ok(());
+                    };
+                    self.input.advance(1);
+                    match byte {
+                        b'S' => {
+                            if !self.input.is_empty() {
+                                return Err(Error::protocol(
+                                    "the server sent data after accepting TLS, before the TLS \
+                                     handshake (possible man-in-the-middle)",
+                                ));
+                            }
+                            self.phase = Phase::TlsUpgrade;
+                            self.events.push_back(Event::StartTls);
+                            return Ok(());
+                        }
+                        b'N' if self.config.ssl_required() => {
+                            return Err(Error::new(
+                                Kind::Tls,
+                                "the server does not support TLS but sslmode requires it",
+                            ));
+                        }
+                        b'N' => self.start_startup(now_ms),
+                        _ => {
+                            return Err(Error::protocol(
+                                "the server answered SSLRequest with neither S nor N",
+                            ));
+                        }
+                    }
+                }
+                Phase::TlsUpgrade | Phase::Closed => return Ok(()),
+                _ => {
+                    let Some(message) =
+                        next_message(&mut self.input, self.options.max_message_size)?
+                    else {
+                        return Ok(());
+                    };
+                    self.dispatch(message, now_ms)?;
+                    if self.closed.is_some() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, message: Message, now_ms: u64) -> Result<()> {
+        match message {
+            Message::NoticeResponse(body) => {
+                self.events
+                    .push_back(Event::Notice(db_error(body.fields())?));
+                return Ok(());
+            }
+            Message::ParameterStatus(body) if !matches!(self.phase, Phase::Startup(_)) => {
+                let name = body.name().map_err(bad_utf8)?.to_string();
+                let value = body.value().map_err(bad_utf8)?.to_string();
+                match self.parameters.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.parameters.push((name, value)),
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        match &mut self.phase {
+            Phase::Startup(handshake) => {
+                if let Message::ErrorResponse(body) = message {
+                    return Err(Error::db(db_error(body.fields())?));
+                }
+                let result = handshake.handle(message, &mut self.output);
+                let step = match result {
+                    Ok(step) => step,
+                    Err(e) => {
+                        self.stale_hint = e.kind() == Kind::Protocol && handshake.used_hint();
+                        return Err(e);
+                    }
+                };
+                match step {
+                    Step::Continue => {}
+                    Step::CredentialsSent => {
+                        self.can_send = true;
+                        self.write_queued(now_ms);
+                    }
+                    Step::Authenticated => {
+                        self.learned = handshake.learned().clone();
+                        if self.learned.scram_keys.is_none() {
+                            self.learned.scram_keys = self.options.hints.scram_keys.clone();
+                        }
+                        self.phase = Phase::Authenticated;
+                        self.can_send = true;
+                        self.write_queued(now_ms);
+                    }
+                }
+                Ok(())
+            }
+            Phase::Authenticated => match message {
+                Message::BackendKeyData(body) => {
+                    self.backend_key = Some((body.process_id(), body.secret_key()));
+                    Ok(())
+                }
+                Message::ReadyForQuery(body) => {
+                    self.tx_status = transaction_status(body.status())?;
+                    self.phase = Phase::Ready;
+                    self.connect_deadline = None;
+                    self.events.push_back(Event::Ready);
+                    Ok(())
+                }
+                Message::ErrorResponse(body) => Err(Error::db(db_error(body.fields())?)),
+                _ => Err(Error::protocol(
+                    "the server sent an unexpected message after authentication",
+                )),
+            },
+            Phase::Ready => self.dispatch_response(message),
+            Phase::SslRequest | Phase::TlsUpgrade | Phase::Closed => Ok(()),
+        }
+    }
+
+    fn dispatch_response(&mut self, message: Message) -> Result<()> {
+        if let Message::NotificationResponse(body) = &message {
+            self.events.push_back(Event::Notification {
+                process_id: body.process_id(),
+                channel: body.channel().map_err(bad_utf8)?.to_string(),
+                payload: body.message().map_err(bad_utf8)?.to_string(),
+            });
+            return Ok(());
+        }
+        let max_result_bytes = self.options.max_result_bytes;
+        let Some(flight) = self.inflight.front_mut() else {
+            if let Message::ErrorResponse(body) = message {
+                // An idle connection being shut down (pg_terminate_backend, server restart).
+                return Err(Error::db(db_error(body.fields())?));
+            }
+            return Err(Error::protocol(
+                "the server sent a response with no request outstanding",
+            ));
+        };
+        match message {
+            Message::ParseComplete
+            | Message::BindComplete
+            | Message::CloseComplete
+            | Message::ParameterDescription(_) => {}
+            Message::RowDescription(body) => {
+                let mut columns = Vec::new();
+                let mut fields = body.fields();
+                while let Some(f) = fallible_iterator::FallibleIterator::next(&mut fields)
+                    .map_err(|e| Error::protocol(format!("malformed RowDescription: {e}")))?
+                {
+                    columns.push(Column {
+                        name: f.name().to_string(),
+                        table_oid: f.table_oid(),
+                        column_id: f.column_id(),
+                        type_oid: f.type_oid(),
+                        type_modifier: f.type_modifier(),
+                        format: if f.format() == 1 {
+                            Format::Binary
+                        } else {
+                            Format::Text
+                        },
+                    });
+                }
+                flight.current = Some(QueryResult {
+                    columns,
+                    ..QueryResult::default()
+                });
+            }
+            Message::NoData => flight.current = Some(QueryResult::default()),
+            Message::DataRow(body) => {
+                let Some(current) = flight.current.as_mut() else {
+                    return Err(Error::protocol("DataRow arrived before RowDescription"));
+                };
+                let data = body.buffer_bytes().clone();
+                let columns = fallible_iterator::FallibleIterator::size_hint(&body.ranges()).0;
+                let columns = u16::try_from(columns).unwrap_or(u16::MAX);
+                let row = Row::parse(data, columns, current.columns.len())?;
+                flight.result_bytes = flight.result_bytes.saturating_add(row.byte_len());
+                if flight.result_bytes > max_result_bytes {
+                    if flight.error.is_none() {
+                        flight.error = Some(Error::new(
+                            Kind::TooLarge,
+                            format!(
+                                "the result exceeds max_result_bytes ({max_result_bytes}): add \
+                                 a LIMIT, select fewer columns, or raise the limit"
+                            ),
+                        ));
+                    }
+                    current.rows = Vec::new();
+                } else {
+                    current.rows.push(row);
+                }
+            }
+            Message::CommandComplete(body) => {
+                let tag = body.tag().map_err(bad_utf8)?;
+                let mut result = flight.current.take().unwrap_or_default();
+                result.rows_affected = rows_affected(tag);
+                result.command = tag.to_string();
+                flight.results.push(result);
+            }
+            Message::EmptyQueryResponse | Message::PortalSuspended => {
+                let result = flight.current.take().unwrap_or_default();
+                flight.results.push(result);
+            }
+            Message::ErrorResponse(body) => {
+                let db = db_error(body.fields())?;
+                let fatal = db.severity == "FATAL" || db.severity == "PANIC";
+                flight.current = None;
+                if fatal {
+                    // The server closes after this: answer the request with the server's
+                    // words, then the rest with a closed-connection error.
+                    let id = flight.id;
+                    self.inflight.pop_front();
+                    self.events.push_back(Event::Complete {
+                        id,
+                        result: Err(Error::db(db.clone())),
+                    });
+                    return Err(Error::db(db));
+                }
+                if flight.error.is_none()
+                    || flight
+                        .error
+                        .as_ref()
+                        .is_some_and(|e| e.kind() == Kind::TooLarge)
+                {
+                    flight.error = Some(Error::db(db));
+                }
+            }
+            Message::CopyInResponse(_) => {
+                frontend::copy_fail(
+                    "COPY FROM STDIN is not supported by edgepg",
+                    &mut self.output,
+                )
+                .map_err(|e| Error::encode(e.to_string()))?;
+            }
+            Message::CopyOutResponse(_) => {
+                flight.error.get_or_insert_with(|| {
+                    Error::new(
+                        Kind::Unsupported,
+                        "COPY TO STDOUT is not supported by edgepg",
+                    )
+                });
+            }
+            Message::CopyData(_) | Message::CopyDone => {}
+            Message::ReadyForQuery(body) => {
+                self.tx_status = transaction_status(body.status())?;
+                if let Some(flight) = self.inflight.pop_front() {
+                    let result = match flight.error {
+                        Some(e) => Err(e),
+                        None => Ok(flight.results),
+                    };
+                    self.events.push_back(Event::Complete {
+                        id: flight.id,
+                        result,
+                    });
+                }
+            }
+            _ => {
+                return Err(Error::protocol(
+                    "the server sent an unexpected message for the request",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the connection with `error`, completing every pending request.
+    fn fail(&mut self, error: Error) {
+        if self.closed.is_some() {
+            return;
+        }
+        for flight in self.inflight.drain(..) {
+            self.events.push_back(Event::Complete {
+                id: flight.id,
+                result: Err(error.duplicate()),
+            });
+        }
+        for (id, _) in self.queued.drain(..) {
+            self.events.push_back(Event::Complete {
+                id,
+                result: Err(error.duplicate().with_outcome(Outcome::NotExecuted)),
+            });
+        }
+        self.phase = Phase::Closed;
+        self.can_send = false;
+        self.closed = Some(error);
+    }
+}
+
+fn transaction_status(byte: u8) -> Result<TransactionStatus> {
+    match byte {
+        b'I' => Ok(TransactionStatus::Idle),
+        b'T' => Ok(TransactionStatus::InTransaction),
+        b'E' => Ok(TransactionStatus::Failed),
+        _ => Err(Error::protocol("ReadyForQuery carries an unknown status")),
+    }
+}
+
+fn bad_utf8(e: std::io::Error) -> Error {
+    Error::protocol(format!("the server sent a malformed string: {e}"))
+}

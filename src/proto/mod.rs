@@ -1,0 +1,20 @@
+//! The sans-IO Postgres protocol core: bytes and `now` in; bytes to send, events and the next
+//! deadline out. Nothing here performs I/O, reads a clock or draws random numbers.
+
+pub mod config;
+pub mod connection;
+pub mod message;
+pub mod query;
+pub mod scram;
+pub mod startup;
+pub mod types;
+
+pub use config::Config;
+pub use connection::{
+    ConnectOptions, Connection, Event, RequestId, TransactionStatus, TransportSecurity,
+};
+pub use query::{Column, Param, QueryResult, Request, Row, Statement};
+pub use startup::{AuthHints, AuthKind};
+
+#[cfg(test)]
+mod tests;

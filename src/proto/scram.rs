@@ -1,0 +1,343 @@
+//! SCRAM-SHA-256 (RFC 5802, RFC 7677) as Postgres uses it, without channel binding.
+//!
+//! edgepg carries its own SCRAM rather than `postgres_protocol::authentication::sasl` for two
+//! reasons: the nonce must come in as an argument (the core draws no random numbers, and a fixed
+//! nonce lets every handshake be replayed in a unit test), and the salted-password keys must be
+//! exposed and reusable, so an isolate that reconnects skips the 4096-round PBKDF2.
+//!
+//! The exchange, step by step:
+//!
+//! 1. [`ScramSha256::new`] takes the password, a client nonce and, optionally, [`ScramKeys`]
+//!    learned from an earlier connection. [`ScramSha256::client_first`] is the
+//!    client-first-message (`n,,n=,r=<nonce>`), sent in SASLInitialResponse.
+//! 2. The server answers with AuthenticationSASLContinue holding server-first
+//!    (`r=<nonce+server nonce>,s=<salt>,i=<iterations>`). [`ScramSha256::handle_server_first`]
+//!    checks the nonce, derives (or reuses) the keys and returns client-final
+//!    (`c=biws,r=…,p=<proof>`), sent in SASLResponse.
+//! 3. The server answers with AuthenticationSASLFinal (`v=<signature>`).
+//!    [`ScramSha256::handle_server_final`] verifies it: a server that cannot prove it knows the
+//!    password is rejected, even though it already said AuthenticationOk would follow.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Kind, Result};
+
+/// The most PBKDF2 iterations the client accepts from a server (a hostile server could
+/// otherwise make the client spin). Postgres uses 4096.
+const MAX_ITERATIONS: u32 = 100_000;
+
+/// Keys derived from the salted password: what a reconnect can reuse instead of running PBKDF2.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramKeys {
+    /// The salt the server sent.
+    pub salt: Vec<u8>,
+    /// The iteration count the server sent.
+    pub iterations: u32,
+    /// HMAC(SaltedPassword, "Client Key").
+    pub client_key: [u8; 32],
+    /// HMAC(SaltedPassword, "Server Key").
+    pub server_key: [u8; 32],
+}
+
+impl std::fmt::Debug for ScramKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramKeys")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One SCRAM-SHA-256 exchange. See the module docs for the order of calls.
+pub struct ScramSha256 {
+    password: Vec<u8>,
+    client_first_bare: String,
+    client_nonce: String,
+    cached: Option<ScramKeys>,
+    state: State,
+}
+
+enum State {
+    AwaitServerFirst,
+    AwaitServerFinal {
+        auth_message: String,
+        keys: ScramKeys,
+        derived: bool,
+    },
+    Done,
+}
+
+impl ScramSha256 {
+    /// Starts an exchange. `nonce` must be printable ASCII without commas (e.g. base64 of 18
+    /// random bytes); `cached` are keys from an earlier exchange with the same password.
+    pub fn new(password: &str, nonce: &str, cached: Option<ScramKeys>) -> ScramSha256 {
+        ScramSha256::with_user(password, "", nonce, cached)
+    }
+
+    /// Like [`ScramSha256::new`] with a user name in client-first (Postgres ignores it and sends
+    /// an empty one; the RFC test vectors need it).
+    pub fn with_user(
+        password: &str,
+        user: &str,
+        nonce: &str,
+        cached: Option<ScramKeys>,
+    ) -> ScramSha256 {
+        let password = match stringprep::saslprep(password) {
+            Ok(p) => p.into_owned().into_bytes(),
+            Err(_) => password.as_bytes().to_vec(),
+        };
+        ScramSha256 {
+            password,
+            client_first_bare: format!("n={user},r={nonce}"),
+            client_nonce: nonce.to_string(),
+            cached,
+            state: State::AwaitServerFirst,
+        }
+    }
+
+    /// The client-first-message: GS2 header `n,,` (no channel binding) + client-first-bare.
+    pub fn client_first(&self) -> Vec<u8> {
+        format!("n,,{}", self.client_first_bare).into_bytes()
+    }
+
+    /// Takes server-first and returns client-final.
+    pub fn handle_server_first(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        if !matches!(self.state, State::AwaitServerFirst) {
+            return Err(scram_error("server-first-message arrived out of order"));
+        }
+        let text = std::str::from_utf8(data)
+            .map_err(|_| scram_error("server-first-message is not UTF-8"))?;
+        let mut nonce = None;
+        let mut salt = None;
+        let mut iterations = None;
+        for part in text.split(',') {
+            if let Some(v) = part.strip_prefix("r=") {
+                nonce = Some(v);
+            } else if let Some(v) = part.strip_prefix("s=") {
+                salt = Some(
+                    STANDARD
+                        .decode(v)
+                        .map_err(|_| scram_error("server-first-message salt is not base64"))?,
+                );
+            } else if let Some(v) = part.strip_prefix("i=") {
+                iterations = Some(
+                    v.parse::<u32>()
+                        .map_err(|_| scram_error("invalid iteration count"))?,
+                );
+            } else if part.starts_with("m=") {
+                return Err(scram_error(
+                    "server requires an unsupported SCRAM extension",
+                ));
+            }
+        }
+        let (Some(nonce), Some(salt), Some(iterations)) = (nonce, salt, iterations) else {
+            return Err(scram_error("server-first-message is incomplete"));
+        };
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
+            return Err(scram_error("server nonce does not extend the client nonce"));
+        }
+        if iterations == 0 || iterations > MAX_ITERATIONS {
+            return Err(scram_error("server iteration count out of range"));
+        }
+
+        let (keys, derived) = match self.cached.take() {
+            Some(k) if k.salt == salt && k.iterations == iterations => (k, false),
+            _ => (derive_keys(&self.password, salt, iterations), true),
+        };
+        let client_final_without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!(
+            "{},{},{}",
+            self.client_first_bare, text, client_final_without_proof
+        );
+        let stored_key: [u8; 32] = Sha256::digest(keys.client_key).into();
+        let signature = hmac(&stored_key, auth_message.as_bytes());
+        let mut proof = keys.client_key;
+        for (p, s) in proof.iter_mut().zip(signature) {
+            *p ^= s;
+        }
+        let message = format!("{client_final_without_proof},p={}", STANDARD.encode(proof));
+        self.state = State::AwaitServerFinal {
+            auth_message,
+            keys,
+            derived,
+        };
+        Ok(message.into_bytes())
+    }
+
+    /// Verifies server-final. On success, returns the keys so the caller can cache them and
+    /// whether they were freshly derived.
+    pub fn handle_server_final(&mut self, data: &[u8]) -> Result<(ScramKeys, bool)> {
+        let State::AwaitServerFinal {
+            auth_message,
+            keys,
+            derived,
+        } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Err(scram_error("server-final-message arrived out of order"));
+        };
+        let text = std::str::from_utf8(data)
+            .map_err(|_| scram_error("server-final-message is not UTF-8"))?;
+        if let Some(e) = text.strip_prefix("e=") {
+            return Err(Error::new(
+                Kind::Auth,
+                format!("SCRAM authentication failed: {e}"),
+            ));
+        }
+        let verifier = text
+            .split(',')
+            .find_map(|p| p.strip_prefix("v="))
+            .ok_or_else(|| scram_error("server-final-message has no verifier"))?;
+        let verifier = STANDARD
+            .decode(verifier)
+            .map_err(|_| scram_error("server verifier is not base64"))?;
+        let expected = hmac(&keys.server_key, auth_message.as_bytes());
+        if !constant_time_eq(&verifier, &expected) {
+            return Err(Error::new(
+                Kind::Auth,
+                "the server's SCRAM signature does not verify: it does not know the password \
+                 (possible impersonation); connection aborted",
+            ));
+        }
+        Ok((keys, derived))
+    }
+}
+
+/// Runs PBKDF2 (RFC 5802's `Hi`) and derives the client and server keys.
+fn derive_keys(password: &[u8], salt: Vec<u8>, iterations: u32) -> ScramKeys {
+    let mut mac = Hmac::<Sha256>::new_from_slice(password).unwrap_or_else(|_| unreachable!());
+    mac.update(&salt);
+    mac.update(&[0, 0, 0, 1]);
+    let mut prev: [u8; 32] = mac.finalize().into_bytes().into();
+    let mut salted = prev;
+    let keyed = Hmac::<Sha256>::new_from_slice(password).unwrap_or_else(|_| unreachable!());
+    for _ in 1..iterations {
+        let mut mac = keyed.clone();
+        mac.update(&prev);
+        prev = mac.finalize().into_bytes().into();
+        for (s, p) in salted.iter_mut().zip(prev) {
+            *s ^= p;
+        }
+    }
+    ScramKeys {
+        salt,
+        iterations,
+        client_key: hmac(&salted, b"Client Key"),
+        server_key: hmac(&salted, b"Server Key"),
+    }
+}
+
+/// The server-final message a real server would send for this exchange (for transcript tests).
+#[cfg(test)]
+pub(crate) fn test_server_final(
+    password: &str,
+    client_nonce: &str,
+    server_first: &str,
+    client_final: &str,
+) -> String {
+    let salt_b64 = server_first
+        .split(',')
+        .find_map(|p| p.strip_prefix("s="))
+        .unwrap_or_default();
+    let iterations = server_first
+        .split(',')
+        .find_map(|p| p.strip_prefix("i="))
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(4096);
+    let salt = STANDARD.decode(salt_b64).unwrap_or_default();
+    let keys = derive_keys(password.as_bytes(), salt, iterations);
+    let without_proof = client_final.split(",p=").next().unwrap_or_default();
+    let auth_message = format!("n=,r={client_nonce},{server_first},{without_proof}");
+    format!(
+        "v={}",
+        STANDARD.encode(hmac(&keys.server_key, auth_message.as_bytes()))
+    )
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn scram_error(message: &str) -> Error {
+    Error::protocol(format!("SCRAM: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7677 section 3.
+    const NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+    const SERVER_FIRST: &str =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+    #[test]
+    fn rfc7677_vector() {
+        let mut scram = ScramSha256::with_user("pencil", "user", NONCE, None);
+        assert_eq!(scram.client_first(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let final_msg = scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        assert_eq!(std::str::from_utf8(&final_msg).unwrap(), CLIENT_FINAL);
+        let (keys, derived) = scram.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
+        assert!(derived);
+        assert_eq!(keys.iterations, 4096);
+
+        // A second exchange with cached keys gives the same bytes without PBKDF2.
+        let mut again = ScramSha256::with_user("pencil", "user", NONCE, Some(keys));
+        let final_again = again.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        assert_eq!(final_again, final_msg);
+        let (_, derived) = again.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
+        assert!(!derived);
+    }
+
+    #[test]
+    fn stale_cache_is_ignored() {
+        let stale = ScramKeys {
+            salt: b"other".to_vec(),
+            iterations: 4096,
+            client_key: [0; 32],
+            server_key: [0; 32],
+        };
+        let mut scram = ScramSha256::with_user("pencil", "user", NONCE, Some(stale));
+        let final_msg = scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        assert_eq!(std::str::from_utf8(&final_msg).unwrap(), CLIENT_FINAL);
+    }
+
+    #[test]
+    fn forged_server_signature_is_rejected() {
+        let mut scram = ScramSha256::with_user("pencil", "user", NONCE, None);
+        scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        let err = scram
+            .handle_server_final(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .unwrap_err();
+        assert!(err.is_auth());
+    }
+
+    #[test]
+    fn hostile_server_first() {
+        for bad in [
+            "r=someoneelse,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            "r=rOprNGfwEbeRWgbNEkqOx,s=!!!,i=4096",
+            "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4000000000",
+            "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0",
+            "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==",
+            "\u{ff}",
+            "",
+        ] {
+            let mut scram = ScramSha256::with_user("pencil", "user", NONCE, None);
+            assert!(scram.handle_server_first(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let mut scram = ScramSha256::new("pencil", NONCE, None);
+        assert!(scram.handle_server_final(SERVER_FINAL.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,512 @@
+//! Arrays: the `{…}` text form with its quoting rules, and the binary form through
+//! `postgres_protocol::types::array_{from,to}_sql`.
+//!
+//! An array is stored flat: `dims` gives the shape (outermost first) and `elements` the values
+//! in row-major order. Postgres arrays are rectangular, have at most six dimensions, and an
+//! empty array has no dimensions at all (`{}`); decoding normalizes to that, as Postgres does.
+
+use std::error::Error as StdError;
+use std::fmt::{self, Write};
+
+use bytes::BytesMut;
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::IsNull;
+use postgres_protocol::types::{self as pp, ArrayDimension};
+
+use super::{Format, Oid, Value, decode, oid};
+use crate::error::{Error, Result};
+
+/// An array value.
+///
+/// `Display` prints Postgres' `{…}` form: `{1,2,NULL}`, `{{1,2},{3,4}}`, elements quoted when
+/// needed (`{"a b","\"q\"","NULL",""}`) and `[0:1]={1,2}` when a lower bound is not 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    /// The type OID of the elements.
+    pub element_oid: Oid,
+    /// The dimensions, outermost first; empty for an empty array.
+    pub dims: Vec<Dim>,
+    /// The elements in row-major order (the last dimension varies fastest); `Value::Null`
+    /// for NULL elements.
+    pub elements: Vec<Value>,
+}
+
+/// One dimension of an [`Array`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dim {
+    /// The number of elements along this dimension.
+    pub len: i32,
+    /// The index of the first element (1 unless the array was built otherwise).
+    pub lower_bound: i32,
+}
+
+impl Array {
+    /// A one-dimensional array with lower bound 1 (or an empty array when `elements` is).
+    pub fn from_elements(element_oid: Oid, elements: Vec<Value>) -> Array {
+        let dims = match elements.len() {
+            0 => Vec::new(),
+            // An array longer than i32::MAX cannot be sent; encode_binary reports it.
+            len => vec![Dim {
+                len: i32::try_from(len).unwrap_or(i32::MAX),
+                lower_bound: 1,
+            }],
+        };
+        Array {
+            element_oid,
+            dims,
+            elements,
+        }
+    }
+}
+
+impl fmt::Display for Array {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.elements.is_empty() {
+            return f.write_str("{}");
+        }
+        let Some(lens) = self.shape() else {
+            // Dims that do not describe the elements: show them flat rather than fail.
+            return fmt_nested(&[self.elements.len()], &self.elements, f);
+        };
+        if self.dims.iter().any(|dim| dim.lower_bound != 1) {
+            for dim in &self.dims {
+                let upper = i64::from(dim.lower_bound) + i64::from(dim.len) - 1;
+                write!(f, "[{}:{upper}]", dim.lower_bound)?;
+            }
+            f.write_char('=')?;
+        }
+        fmt_nested(&lens, &self.elements, f)
+    }
+}
+
+/// Decodes the binary form of an array whose elements are `element_oid`.
+pub(super) fn decode_binary(element_oid: Oid, raw: &[u8]) -> Result<Array> {
+    let invalid = |what: &dyn fmt::Display| {
+        Error::decode(format!("invalid array value in binary format: {what}"))
+    };
+    // Bound the dimension count before array_from_sql walks the dimensions.
+    let ndim = raw
+        .first_chunk::<4>()
+        .map(|bytes| i32::from_be_bytes(*bytes))
+        .ok_or_else(|| invalid(&"too short"))?;
+    if !(0..=MAXDIM as i32).contains(&ndim) {
+        return Err(invalid(&"bad dimension count"));
+    }
+    let array = pp::array_from_sql(raw).map_err(|e| invalid(&e))?;
+    if array.element_type() != element_oid {
+        return Err(invalid(&format_args!(
+            "element type {} where {element_oid} was expected",
+            array.element_type()
+        )));
+    }
+    let mut dims = Vec::with_capacity(MAXDIM);
+    let mut dimensions = array.dimensions();
+    while let Some(dim) = dimensions.next().map_err(|e| invalid(&e))? {
+        if dim.lower_bound.checked_add(dim.len).is_none() {
+            return Err(invalid(&"array bounds overflow"));
+        }
+        dims.push(Dim {
+            len: dim.len,
+            lower_bound: dim.lower_bound,
+        });
+    }
+    // array_from_sql checked the element count; the buffer bounds what is worth reserving.
+    let mut elements = Vec::with_capacity(raw.len() / 4);
+    let mut values = array.values();
+    while let Some(value) = values.next().map_err(|e| invalid(&e))? {
+        elements.push(match value {
+            None => Value::Null,
+            Some(bytes) => decode(element_oid, Format::Binary, bytes)?,
+        });
+    }
+    if elements.is_empty() {
+        dims.clear();
+    }
+    Ok(Array {
+        element_oid,
+        dims,
+        elements,
+    })
+}
+
+/// Parses the `{…}` text form (with an optional `[l:u]…=` prefix) of an array whose elements
+/// are `element_oid`.
+pub(super) fn decode_text(element_oid: Oid, text: &str) -> Result<Array> {
+    let literal = parse_literal(text)
+        .ok_or_else(|| Error::decode("malformed array literal in text format"))?;
+    let elements = literal
+        .elements
+        .into_iter()
+        .map(|element| match element {
+            None => Ok(Value::Null),
+            Some(text) => decode(element_oid, Format::Text, text.as_bytes()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Array {
+        element_oid,
+        dims: literal.dims,
+        elements,
+    })
+}
+
+/// Encodes the binary form. The dims must describe the elements exactly, and each non-NULL
+/// element must encode as `element_oid` (text elements fit any string type).
+pub(super) fn encode_binary(array: &Array, buf: &mut BytesMut) -> Result<()> {
+    let consistent = match array.dims.is_empty() {
+        true => array.elements.is_empty(),
+        false => array.shape().is_some(),
+    };
+    let bounded = array
+        .dims
+        .iter()
+        .all(|dim| dim.lower_bound.checked_add(dim.len).is_some());
+    if !consistent || !bounded {
+        return Err(Error::encode(
+            "array dims do not match its elements (at most 6 dimensions whose lengths multiply \
+             to the element count)",
+        ));
+    }
+    let dims = array.dims.iter().map(|dim| ArrayDimension {
+        len: dim.len,
+        lower_bound: dim.lower_bound,
+    });
+    let element_oid = array.element_oid;
+    pp::array_to_sql(
+        dims,
+        element_oid,
+        &array.elements,
+        |element, buf| match element {
+            Value::Null => Ok(IsNull::Yes),
+            element if encodes_as(element, element_oid) => {
+                element.encode_binary(buf).map_err(Box::new)?;
+                Ok(IsNull::No)
+            }
+            element => Err(format!(
+                "an element of type {} does not fit an array of type {element_oid}",
+                element.oid()
+            )
+            .into()),
+        },
+        buf,
+    )
+    .map_err(|e: Box<dyn StdError + Sync + Send>| Error::encode(format!("array parameter: {e}")))
+}
+
+/// Postgres' MAXDIM.
+const MAXDIM: usize = 6;
+
+impl Array {
+    /// The dimension lengths, if the dims describe the elements: 1 to 6 of them, none
+    /// negative, multiplying to the element count.
+    fn shape(&self) -> Option<Vec<usize>> {
+        if self.dims.is_empty() || self.dims.len() > MAXDIM {
+            return None;
+        }
+        let lens: Vec<usize> = self
+            .dims
+            .iter()
+            .map(|dim| usize::try_from(dim.len).ok())
+            .collect::<Option<_>>()?;
+        let count = lens
+            .iter()
+            .try_fold(1usize, |acc, &len| acc.checked_mul(len))?;
+        (count == self.elements.len()).then_some(lens)
+    }
+}
+
+/// True if `element` can be sent as an element of type `element_oid`.
+fn encodes_as(element: &Value, element_oid: Oid) -> bool {
+    let text_like = matches!(
+        element_oid,
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UNKNOWN
+    );
+    match element {
+        Value::Array(_) => false,
+        Value::Text(_) => text_like,
+        element => element.oid() == element_oid,
+    }
+}
+
+/// Prints `{…}` levels: `lens` is the shape of `elements`, outermost first.
+fn fmt_nested(lens: &[usize], elements: &[Value], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_char('{')?;
+    match lens.split_first() {
+        Some((&len, inner)) if !inner.is_empty() => {
+            let stride = elements.len().checked_div(len).unwrap_or(0).max(1);
+            for (i, block) in elements.chunks(stride).enumerate() {
+                if i > 0 {
+                    f.write_char(',')?;
+                }
+                fmt_nested(inner, block, f)?;
+            }
+        }
+        _ => {
+            for (i, element) in elements.iter().enumerate() {
+                if i > 0 {
+                    f.write_char(',')?;
+                }
+                fmt_element(element, f)?;
+            }
+        }
+    }
+    f.write_char('}')
+}
+
+/// Prints one element as array_out does: `NULL` unquoted for NULL; the element's text quoted
+/// (with `"` and `\` escaped) when it is empty, spells `NULL`, or holds `"`, `\`, `{`, `}`,
+/// `,` or whitespace.
+fn fmt_element(element: &Value, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if element.is_null() {
+        return f.write_str("NULL");
+    }
+    let text = element.to_string();
+    let needs_quotes = text.is_empty()
+        || text.eq_ignore_ascii_case("NULL")
+        || text
+            .bytes()
+            .any(|b| matches!(b, b'"' | b'\\' | b'{' | b'}' | b',') || is_space(b));
+    if !needs_quotes {
+        return f.write_str(&text);
+    }
+    f.write_char('"')?;
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            f.write_char('\\')?;
+        }
+        f.write_char(c)?;
+    }
+    f.write_char('"')
+}
+
+/// array_isspace: the whitespace array_in skips and array_out quotes.
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// A parsed array literal: its dims and its elements' text (`None` for NULL).
+struct Literal {
+    dims: Vec<Dim>,
+    elements: Vec<Option<String>>,
+}
+
+fn parse_literal(text: &str) -> Option<Literal> {
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let explicit = parser.bounds()?;
+    parser.skip_space();
+    if !parser.eat(b'{') {
+        return None;
+    }
+    let mut shape = Shape::default();
+    let mut elements = Vec::new();
+    parser.level(0, &mut shape, &mut elements)?;
+    parser.skip_space();
+    if parser.pos != parser.bytes.len() {
+        return None;
+    }
+    if elements.is_empty() {
+        // `{}`; Postgres rejects explicit bounds on it.
+        return explicit.is_none().then_some(Literal {
+            dims: Vec::new(),
+            elements,
+        });
+    }
+    let lens: Vec<usize> = shape
+        .lens
+        .get(..shape.ndim?)?
+        .iter()
+        .copied()
+        .collect::<Option<_>>()?;
+    let dims = match explicit {
+        Some(bounds) => {
+            let matches = bounds.len() == lens.len()
+                && bounds
+                    .iter()
+                    .zip(&lens)
+                    .all(|(dim, &len)| usize::try_from(dim.len) == Ok(len));
+            matches.then_some(bounds)?
+        }
+        None => lens
+            .iter()
+            .map(|&len| {
+                Some(Dim {
+                    len: i32::try_from(len).ok()?,
+                    lower_bound: 1,
+                })
+            })
+            .collect::<Option<_>>()?,
+    };
+    Some(Literal { dims, elements })
+}
+
+/// The shape found so far: how deep elements sit, and the item count of each level.
+#[derive(Default)]
+struct Shape {
+    ndim: Option<usize>,
+    lens: [Option<usize>; MAXDIM],
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.pos += 1;
+        Some(byte)
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.peek() == Some(byte);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek().is_some_and(is_space) {
+            self.pos += 1;
+        }
+    }
+
+    /// Parses an optional `[l:u][l:u]=` (or `[u]`, lower bound 1) prefix.
+    fn bounds(&mut self) -> Option<Option<Vec<Dim>>> {
+        self.skip_space();
+        if self.peek() != Some(b'[') {
+            return Some(None);
+        }
+        let mut dims = Vec::new();
+        while self.eat(b'[') {
+            let first = self.integer()?;
+            let (lower, upper) = match self.eat(b':') {
+                true => (first, self.integer()?),
+                false => (1, first),
+            };
+            if !self.eat(b']') || upper < lower || dims.len() == MAXDIM {
+                return None;
+            }
+            let len = i32::try_from(i64::from(upper) - i64::from(lower) + 1).ok()?;
+            lower.checked_add(len)?;
+            dims.push(Dim {
+                len,
+                lower_bound: lower,
+            });
+            self.skip_space();
+        }
+        self.eat(b'=').then_some(Some(dims))
+    }
+
+    fn integer(&mut self) -> Option<i32> {
+        self.skip_space();
+        let start = self.pos;
+        if matches!(self.peek(), Some(b'-' | b'+')) {
+            self.pos += 1;
+        }
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        let number = std::str::from_utf8(self.bytes.get(start..self.pos)?).ok()?;
+        let value = number.parse().ok();
+        self.skip_space();
+        value
+    }
+
+    /// Parses the items of one level, after its `{`, through its `}`.
+    fn level(
+        &mut self,
+        depth: usize,
+        shape: &mut Shape,
+        elements: &mut Vec<Option<String>>,
+    ) -> Option<()> {
+        self.skip_space();
+        if self.eat(b'}') {
+            // Only the whole array may be empty: `{{}}` is malformed.
+            return (depth == 0).then_some(());
+        }
+        let mut count = 0usize;
+        loop {
+            self.skip_space();
+            if self.eat(b'{') {
+                // A sub-array: elements must sit deeper than here.
+                if depth + 1 >= MAXDIM || shape.ndim.is_some_and(|ndim| ndim <= depth + 1) {
+                    return None;
+                }
+                self.level(depth + 1, shape, elements)?;
+            } else {
+                // An element: all elements sit at the same depth.
+                if *shape.ndim.get_or_insert(depth + 1) != depth + 1 {
+                    return None;
+                }
+                elements.push(self.element()?);
+            }
+            count += 1;
+            self.skip_space();
+            match self.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        let len = shape.lens.get_mut(depth)?;
+        if *len.get_or_insert(count) != count {
+            // Sub-arrays of one level must have matching lengths.
+            return None;
+        }
+        Some(())
+    }
+
+    /// Parses one element: `"quoted"` with backslash escapes, or unquoted text up to the next
+    /// `,` or `}` with escapes allowed and surrounding whitespace dropped. An unquoted `NULL`
+    /// (any case, no escapes) is `None`.
+    fn element(&mut self) -> Option<Option<String>> {
+        let mut out = Vec::new();
+        if self.eat(b'"') {
+            loop {
+                match self.next()? {
+                    b'"' => break,
+                    b'\\' => out.push(self.next()?),
+                    byte => out.push(byte),
+                }
+            }
+            // Escapes drop ASCII backslashes only, so valid UTF-8 stays valid.
+            return String::from_utf8(out).ok().map(Some);
+        }
+        let (mut kept, mut escaped) = (0, false);
+        loop {
+            match self.peek()? {
+                b',' | b'}' => break,
+                b'{' | b'"' => return None,
+                b'\\' => {
+                    self.pos += 1;
+                    out.push(self.next()?);
+                    kept = out.len();
+                    escaped = true;
+                }
+                byte => {
+                    self.pos += 1;
+                    out.push(byte);
+                    if !is_space(byte) {
+                        kept = out.len();
+                    }
+                }
+            }
+        }
+        out.truncate(kept);
+        if out.is_empty() {
+            return None;
+        }
+        if !escaped && out.eq_ignore_ascii_case(b"NULL") {
+            return Some(None);
+        }
+        String::from_utf8(out).ok().map(Some)
+    }
+}

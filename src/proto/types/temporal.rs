@@ -1,0 +1,484 @@
+//! `date`, `time`, `timetz`, `timestamp` and `timestamptz`: the Postgres epoch representations
+//! and their ISO text forms.
+//!
+//! Postgres counts from 2000-01-01 00:00:00 in the proleptic Gregorian calendar and prints
+//! years before 1 AD as `0044-03-15 BC` (1 BC is astronomical year 0). `date` and the two
+//! timestamps have `infinity` and `-infinity`, stored as the extreme values of their integer.
+//! Text output here is what Postgres prints with `DateStyle=ISO` and `TimeZone=UTC`; text input
+//! takes any UTC offset (`+05:30`, `-08`, `+00:09:21` for historical local mean time).
+
+use std::fmt;
+
+use bytes::{BufMut, BytesMut};
+use postgres_protocol::types as pp;
+
+use crate::error::{Error, Result};
+
+/// A `date`: days since 2000-01-01. [`Date::INFINITY`] and [`Date::NEG_INFINITY`] are
+/// `infinity` and `-infinity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub i32);
+
+/// A `time`: microseconds since midnight, `0..=86_400_000_000` (`24:00:00` is valid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub i64);
+
+/// A `timetz`: a time of day and its UTC offset, in Postgres' binary convention of seconds
+/// *west* of Greenwich (UTC+02 is `-7200`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimeTz {
+    /// Microseconds since midnight, local time.
+    pub micros: i64,
+    /// Seconds west of UTC: the negated offset.
+    pub offset_seconds_west: i32,
+}
+
+/// A `timestamp` or `timestamptz`: microseconds since 2000-01-01 00:00:00 (UTC for
+/// `timestamptz`). [`Timestamp::INFINITY`] and [`Timestamp::NEG_INFINITY`] are `infinity` and
+/// `-infinity`.
+///
+/// `Display` prints the `timestamp` form; a `timestamptz` value prints with `+00` through
+/// [`Value`](super::Value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Date {
+    /// `infinity`.
+    pub const INFINITY: Date = Date(i32::MAX);
+    /// `-infinity`.
+    pub const NEG_INFINITY: Date = Date(i32::MIN);
+
+    /// The date of a proleptic Gregorian year (astronomical: 0 is 1 BC, -1 is 2 BC), month and
+    /// day; `None` if there is no such day or it does not fit.
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
+        let year = i64::from(year);
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        let days = days_from_civil(year, month, day) - UNIX_EPOCH_DAYS;
+        i32::try_from(days)
+            .ok()
+            .map(Date)
+            .filter(|date| date.is_finite())
+    }
+
+    /// The astronomical year, month and day, or `None` for the infinities.
+    pub fn to_ymd(self) -> Option<(i32, u32, u32)> {
+        if !self.is_finite() {
+            return None;
+        }
+        let (year, month, day) = civil_from_days(i64::from(self.0) + UNIX_EPOCH_DAYS);
+        // |days| < 2^31 keeps the year within ±6 million.
+        Some((i32::try_from(year).ok()?, month, day))
+    }
+
+    /// False for `infinity` and `-infinity`.
+    pub fn is_finite(self) -> bool {
+        self != Date::INFINITY && self != Date::NEG_INFINITY
+    }
+
+    /// Parses `2024-01-02`, `0044-03-15 BC`, `infinity`, `-infinity`.
+    pub(super) fn parse(text: &str) -> Result<Date> {
+        let invalid = || Error::decode("invalid date value in text format");
+        match text {
+            "infinity" => return Ok(Date::INFINITY),
+            "-infinity" => return Ok(Date::NEG_INFINITY),
+            _ => {}
+        }
+        let (text, bc) = strip_bc(text);
+        let days = parse_date(text, bc).ok_or_else(invalid)?;
+        i32::try_from(days)
+            .ok()
+            .map(Date)
+            .filter(|date| date.is_finite())
+            .ok_or_else(invalid)
+    }
+}
+
+impl Time {
+    /// Parses `03:04:05` or `03:04:05.5`; at most `24:00:00`.
+    pub(super) fn parse(text: &str) -> Result<Time> {
+        parse_time_of_day(text)
+            .map(Time)
+            .ok_or_else(|| Error::decode("invalid time value in text format"))
+    }
+
+    /// Decodes the binary form, checking the range as time_recv does.
+    pub(super) fn decode_binary(raw: &[u8]) -> Result<Time> {
+        pp::time_from_sql(raw)
+            .ok()
+            .filter(|micros| (0..=USECS_PER_DAY).contains(micros))
+            .map(Time)
+            .ok_or_else(|| Error::decode("invalid time value in binary format"))
+    }
+}
+
+impl TimeTz {
+    /// Parses `03:04:05+02`, `03:04:05.123-05:30`, `03:04:05+05:30:15`.
+    pub(super) fn parse(text: &str) -> Result<TimeTz> {
+        let invalid = || Error::decode("invalid timetz value in text format");
+        let at = text.find(['+', '-']).ok_or_else(invalid)?;
+        let (clock, offset) = text.split_at(at);
+        let micros = parse_time_of_day(clock).ok_or_else(invalid)?;
+        let east = parse_offset(offset).ok_or_else(invalid)?;
+        Ok(TimeTz {
+            micros,
+            offset_seconds_west: -east,
+        })
+    }
+
+    /// Decodes the binary form: the time (`int8`) then the zone (`int4`, seconds west).
+    pub(super) fn decode_binary(raw: &[u8]) -> Result<TimeTz> {
+        let invalid = || Error::decode("invalid timetz value in binary format");
+        let (time, zone) = raw.split_at_checked(8).ok_or_else(invalid)?;
+        let micros = pp::time_from_sql(time).map_err(|_| invalid())?;
+        let west = pp::int4_from_sql(zone).map_err(|_| invalid())?;
+        // The ranges timetz_recv enforces.
+        if !(0..=USECS_PER_DAY).contains(&micros) || west.unsigned_abs() >= TZDISP_LIMIT {
+            return Err(invalid());
+        }
+        Ok(TimeTz {
+            micros,
+            offset_seconds_west: west,
+        })
+    }
+
+    pub(super) fn encode_binary(&self, buf: &mut BytesMut) {
+        buf.put_i64(self.micros);
+        buf.put_i32(self.offset_seconds_west);
+    }
+}
+
+impl Timestamp {
+    /// `infinity`.
+    pub const INFINITY: Timestamp = Timestamp(i64::MAX);
+    /// `-infinity`.
+    pub const NEG_INFINITY: Timestamp = Timestamp(i64::MIN);
+
+    /// Microseconds since 1970-01-01 00:00:00 (UTC for a `timestamptz`); `None` for the
+    /// infinities (and for the few finite values within 30 years of them, which do not fit).
+    pub fn unix_micros(&self) -> Option<i64> {
+        if !self.is_finite() {
+            return None;
+        }
+        self.0.checked_add(UNIX_EPOCH_MICROS)
+    }
+
+    /// The timestamp `micros` microseconds after 1970-01-01 00:00:00; `None` if it does not
+    /// fit or lands on an infinity.
+    pub fn from_unix_micros(micros: i64) -> Option<Timestamp> {
+        micros
+            .checked_sub(UNIX_EPOCH_MICROS)
+            .map(Timestamp)
+            .filter(|ts| ts.is_finite())
+    }
+
+    /// False for `infinity` and `-infinity`.
+    pub fn is_finite(&self) -> bool {
+        *self != Timestamp::INFINITY && *self != Timestamp::NEG_INFINITY
+    }
+
+    /// Parses `timestamp` text: `2024-01-02 03:04:05.5`, `0044-03-15 12:00:00 BC`, `infinity`.
+    pub(super) fn parse(text: &str) -> Result<Timestamp> {
+        Timestamp::parse_with(text, false)
+            .ok_or_else(|| Error::decode("invalid timestamp value in text format"))
+    }
+
+    /// Parses `timestamptz` text (`2024-01-02 03:04:05+05:30`, `… 12:00:00+00 BC`) to UTC.
+    pub(super) fn parse_tz(text: &str) -> Result<Timestamp> {
+        Timestamp::parse_with(text, true)
+            .ok_or_else(|| Error::decode("invalid timestamptz value in text format"))
+    }
+
+    /// Prints the `timestamptz` form in UTC: `2024-01-02 03:04:05.123456+00`.
+    pub(super) fn fmt_utc(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_with(true, f)
+    }
+
+    fn parse_with(text: &str, with_offset: bool) -> Option<Timestamp> {
+        match text {
+            "infinity" => return Some(Timestamp::INFINITY),
+            "-infinity" => return Some(Timestamp::NEG_INFINITY),
+            _ => {}
+        }
+        let (text, bc) = strip_bc(text);
+        let (date, clock) = text.split_once(' ')?;
+        let (clock, east) = match with_offset {
+            true => {
+                let at = clock.find(['+', '-'])?;
+                let (clock, offset) = clock.split_at(at);
+                (clock, parse_offset(offset)?)
+            }
+            false => (clock, 0),
+        };
+        let days = parse_date(date, bc)?;
+        let micros = parse_time_of_day(clock).filter(|micros| *micros < USECS_PER_DAY)?;
+        days.checked_mul(USECS_PER_DAY)?
+            .checked_add(micros)?
+            .checked_sub(i64::from(east) * USECS_PER_SEC)
+            .map(Timestamp)
+            .filter(|ts| ts.is_finite())
+    }
+
+    fn fmt_with(&self, utc: bool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Timestamp::INFINITY => return f.write_str("infinity"),
+            Timestamp::NEG_INFINITY => return f.write_str("-infinity"),
+            _ => {}
+        }
+        let days = self.0.div_euclid(USECS_PER_DAY);
+        let (year, month, day) = civil_from_days(days + UNIX_EPOCH_DAYS);
+        fmt_ymd(year, month, day, f)?;
+        f.write_str(" ")?;
+        fmt_clock(self.0.rem_euclid(USECS_PER_DAY), f)?;
+        if utc {
+            f.write_str("+00")?;
+        }
+        fmt_era(year, f)
+    }
+}
+
+impl fmt::Display for Date {
+    /// `2024-01-02`, `0044-03-15 BC`, `infinity`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Date::INFINITY => return f.write_str("infinity"),
+            Date::NEG_INFINITY => return f.write_str("-infinity"),
+            _ => {}
+        }
+        let (year, month, day) = civil_from_days(i64::from(self.0) + UNIX_EPOCH_DAYS);
+        fmt_ymd(year, month, day, f)?;
+        fmt_era(year, f)
+    }
+}
+
+impl fmt::Display for Time {
+    /// `03:04:05`, `03:04:05.5`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_clock(self.0, f)
+    }
+}
+
+impl fmt::Display for TimeTz {
+    /// `03:04:05+02`, `03:04:05.123-05:30`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_clock(self.micros, f)?;
+        fmt_offset(self.offset_seconds_west, f)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// The `timestamp` form: `2024-01-02 03:04:05`, `0044-03-15 12:00:00 BC`, `infinity`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_with(false, f)
+    }
+}
+
+const USECS_PER_SEC: i64 = 1_000_000;
+const USECS_PER_DAY: i64 = 86_400 * USECS_PER_SEC;
+/// 2000-01-01 counted in days from 1970-01-01.
+const UNIX_EPOCH_DAYS: i64 = 10_957;
+/// 2000-01-01 counted in microseconds from 1970-01-01.
+const UNIX_EPOCH_MICROS: i64 = UNIX_EPOCH_DAYS * USECS_PER_DAY;
+/// Offsets must be smaller than 16 hours (`TZDISP_LIMIT`).
+const TZDISP_LIMIT: u32 = 16 * 3600;
+
+/// Prints `hh:mm:ss` and the fraction of the second without trailing zeros, as Postgres'
+/// AppendSeconds does; hours are not wrapped (`24:00:00`). Negative values (which no `time`
+/// holds) print with a leading `-`.
+fn fmt_clock(micros: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if micros < 0 {
+        f.write_str("-")?;
+    }
+    fmt_clock_magnitude(micros.unsigned_abs(), f)
+}
+
+/// Prints a non-negative duration as `hh:mm:ss[.ffffff]`, hours unwrapped (`100000:00:00`).
+pub(super) fn fmt_clock_magnitude(micros: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let secs = micros / 1_000_000;
+    write!(
+        f,
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )?;
+    fmt_fraction(micros % 1_000_000, f)
+}
+
+/// Prints `.ffffff` without trailing zeros, or nothing for zero.
+fn fmt_fraction(micros: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if micros == 0 {
+        return Ok(());
+    }
+    let (mut digits, mut width) = (micros, 6);
+    while digits % 10 == 0 {
+        digits /= 10;
+        width -= 1;
+    }
+    write!(f, ".{digits:0width$}")
+}
+
+/// Parses `hh:mm:ss[.ffffff]` into microseconds; the caller bounds the hours. Hours may have
+/// any number of digits (intervals print `100000:00:00`).
+pub(super) fn parse_clock(text: &str) -> Option<u64> {
+    let mut parts = text.split(':');
+    let hours: u64 = parse_digits(parts.next()?)?;
+    let minutes: u64 = parse_digits(parts.next()?)?;
+    let seconds = parts.next()?;
+    if parts.next().is_some() || minutes >= 60 {
+        return None;
+    }
+    let (seconds, fraction) = match seconds.split_once('.') {
+        Some((seconds, fraction)) => (seconds, parse_fraction(fraction)?),
+        None => (seconds, 0),
+    };
+    let seconds: u64 = parse_digits(seconds).filter(|s| *s < 60)?;
+    hours
+        .checked_mul(3600)?
+        .checked_add(minutes * 60 + seconds)?
+        .checked_mul(1_000_000)?
+        .checked_add(fraction)
+}
+
+/// Parses a time of day, `00:00:00` to `24:00:00`, into microseconds.
+fn parse_time_of_day(text: &str) -> Option<i64> {
+    i64::try_from(parse_clock(text)?)
+        .ok()
+        .filter(|micros| *micros <= USECS_PER_DAY)
+}
+
+/// Parses 1 to 6 fraction digits into microseconds.
+fn parse_fraction(text: &str) -> Option<u64> {
+    if text.len() > 6 {
+        return None;
+    }
+    let value: u64 = parse_digits(text)?;
+    Some(value * 10u64.pow(6 - text.len() as u32))
+}
+
+/// Parses a non-empty run of ASCII digits (no sign), at most 18 of them so it fits any i64.
+pub(super) fn parse_digits<T: TryFrom<i64>>(text: &str) -> Option<T> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    T::try_from(text.parse::<i64>().ok()?).ok()
+}
+
+/// Splits a trailing ` BC` off.
+fn strip_bc(text: &str) -> (&str, bool) {
+    match text.strip_suffix(" BC") {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    }
+}
+
+/// Parses `yyyy-mm-dd` (a year of 1 or more digits, counted BC when `bc`) into days since
+/// 2000-01-01.
+fn parse_date(text: &str, bc: bool) -> Option<i64> {
+    let mut parts = text.split('-');
+    let year: i64 = parse_digits(parts.next()?).filter(|y| (1..=MAX_YEAR).contains(y))?;
+    let month: u32 = parse_digits(parts.next()?)?;
+    let day: u32 = parse_digits(parts.next()?)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let year = if bc { 1 - year } else { year };
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) - UNIX_EPOCH_DAYS)
+}
+
+/// Years beyond any date or timestamp Postgres can hold are rejected early.
+const MAX_YEAR: i64 = 10_000_000;
+
+/// Parses a UTC offset, `+hh`, `-hh:mm` or `+hh:mm:ss`, into seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i32> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let mut parts = rest.split(':');
+    let hours: i32 = parse_digits(parts.next()?)?;
+    let minutes: i32 = parts.next().map_or(Some(0), parse_digits)?;
+    let seconds: i32 = parts.next().map_or(Some(0), parse_digits)?;
+    if parts.next().is_some() || minutes >= 60 || seconds >= 60 {
+        return None;
+    }
+    let total = hours
+        .checked_mul(3600)?
+        .checked_add(minutes * 60 + seconds)?;
+    (total.unsigned_abs() < TZDISP_LIMIT).then_some(sign * total)
+}
+
+/// Prints an offset given in seconds west as Postgres' EncodeTimezone: `+02`, `-05:30`,
+/// `+05:30:15`.
+fn fmt_offset(seconds_west: i32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let sign = if seconds_west <= 0 { '+' } else { '-' };
+    let total = seconds_west.unsigned_abs();
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    if seconds != 0 {
+        write!(f, "{sign}{hours:02}:{minutes:02}:{seconds:02}")
+    } else if minutes != 0 {
+        write!(f, "{sign}{hours:02}:{minutes:02}")
+    } else {
+        write!(f, "{sign}{hours:02}")
+    }
+}
+
+/// Prints `yyyy-mm-dd` of an astronomical year, counting years before 1 AD as BC years.
+fn fmt_ymd(year: i64, month: u32, day: u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let shown = if year > 0 { year } else { 1 - year };
+    write!(f, "{shown:04}-{month:02}-{day:02}")
+}
+
+fn fmt_era(year: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if year <= 0 {
+        f.write_str(" BC")
+    } else {
+        Ok(())
+    }
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_from_march = i64::from((month + 9) % 12);
+    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Hinnant's inverse). Callers
+/// pass at most about 2^31 in magnitude (a `Date`, or a `Timestamp` divided into days), far
+/// from any overflow.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400;
+    (if month <= 2 { year + 1 } else { year }, month, day)
+}

@@ -1,0 +1,61 @@
+//! Byte transports the driver pumps the protocol core through, and the runtime services
+//! (clock, timer, randomness) it needs.
+//!
+//! Runtime capabilities come in from the entrypoint: the native build uses tokio TCP
+//! ([`tcp`], feature `native`); wasm builds get their sockets from JavaScript (a WebSocket, a
+//! Workers `connect()` socket or `node:net`), wrapped by the wasm surface.
+
+#[cfg(feature = "native")]
+pub mod tcp;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::error::Result;
+use crate::proto::TransportSecurity;
+
+/// A connected, ordered byte stream to the server (or to a proxy in front of it).
+///
+/// wasm is single-threaded: futures are not `Send`, and the trait is used as `dyn Transport`.
+pub trait Transport {
+    /// Writes all of `data` (one pipelined request is one call, hence one WebSocket frame).
+    fn write<'a>(&'a mut self, data: &'a [u8]) -> LocalBoxFuture<'a, Result<()>>;
+
+    /// Appends the next bytes that arrive to `buf` and returns how many; 0 means the peer
+    /// closed the stream.
+    fn read<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> LocalBoxFuture<'a, Result<usize>>;
+
+    /// Switches the stream to TLS (after the server accepted SSLRequest).
+    fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>>;
+
+    /// What the transport offers for TLS.
+    fn security(&self) -> TransportSecurity;
+
+    /// Closes the stream; never fails.
+    fn close(&mut self) -> LocalBoxFuture<'_, ()>;
+}
+
+/// Opens transports to a host and port.
+pub trait Connector {
+    /// Connects to `host:port` (a proxy connector maps this to its own URL).
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Box<dyn Transport>>>;
+}
+
+/// Clock, timer and randomness of the runtime the driver runs in.
+pub trait Runtime {
+    /// Milliseconds on a clock that keeps running while the process is suspended (wall clock),
+    /// for deadlines and idle ages.
+    fn now_ms(&self) -> u64;
+
+    /// A future that completes after `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()>;
+
+    /// Runs `task` in the background on the current thread (`spawn_local`).
+    fn spawn(&self, task: LocalBoxFuture<'static, ()>);
+
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn fill_random(&self, buf: &mut [u8]) -> Result<()>;
+}

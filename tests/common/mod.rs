@@ -1,0 +1,84 @@
+//! Shared helpers for the integration tests: the stack's URLs, a single-threaded runtime (the
+//! driver is `!Send`, as on wasm), connections and psql.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::process::Command;
+use std::rc::Rc;
+
+use edgepg::proto::{Request, Statement};
+use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
+use edgepg::{Client, ClientOptions, Config, Pool, PoolOptions};
+
+/// A URL from the stack's environment. A missing stack is a failure, never a skip.
+pub fn url(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: start the stack first with `eval \"$(scripts/stack.sh up)\"` \
+             (scripts/test.sh does this)"
+        )
+    })
+}
+
+pub fn config(name: &str) -> Config {
+    Config::parse(&url(name)).expect("stack URL parses")
+}
+
+/// Runs a future on a current-thread runtime inside a LocalSet (spawn_local works).
+pub fn run<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
+pub async fn connect(config: &Config) -> edgepg::Result<Client> {
+    let mut client = Client::open(
+        config,
+        ClientOptions::default(),
+        &TcpConnector,
+        TokioRuntime::shared(),
+    )
+    .await?;
+    client.ready().await?;
+    Ok(client)
+}
+
+pub fn pool(config: Config, options: PoolOptions) -> Pool {
+    Pool::new(
+        config,
+        options,
+        Rc::new(TcpConnector),
+        TokioRuntime::shared(),
+    )
+}
+
+pub fn sql(text: &str) -> Request {
+    Request::statement(Statement::new(text))
+}
+
+/// Runs SQL with psql as the admin role and returns its unaligned output.
+pub fn psql(query: &str) -> String {
+    let out = Command::new("psql")
+        .arg(url("EDGEPG_URL_ADMIN"))
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", query])
+        .env("PGTZ", "UTC")
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+/// The first column of the first row, displayed as Postgres text.
+pub async fn scalar(client: &mut Client, text: &str) -> String {
+    let results = client.run(sql(text)).await.expect("query succeeds");
+    results[0].value(0, 0).expect("decodes").to_string()
+}

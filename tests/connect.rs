@@ -1,0 +1,197 @@
+//! Connecting to the real stack with every authentication method, and failing cleanly.
+
+mod common;
+
+use common::*;
+use edgepg::proto::{AuthKind, TransactionStatus};
+use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
+use edgepg::{Client, ClientOptions, Config};
+
+#[test]
+fn every_auth_method_connects_directly_and_through_pgbouncer() {
+    run(async {
+        for (var, user, method) in [
+            ("EDGEPG_URL_TRUST", "edgepg_trust", AuthKind::Trust),
+            (
+                "EDGEPG_URL_PASSWORD",
+                "edgepg_password",
+                AuthKind::Cleartext,
+            ),
+            ("EDGEPG_URL_MD5", "edgepg_md5", AuthKind::Md5),
+            ("EDGEPG_URL_SCRAM", "edgepg_scram", AuthKind::Scram),
+            ("EDGEPG_URL_BOUNCER", "edgepg_scram", AuthKind::Scram),
+        ] {
+            let mut client = connect(&config(var))
+                .await
+                .unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert_eq!(
+                scalar(&mut client, "SELECT current_user").await,
+                user,
+                "{var}"
+            );
+            assert_eq!(client.learned_hints().method, Some(method), "{var}");
+            if method == AuthKind::Scram {
+                assert!(client.learned_hints().scram_keys.is_some());
+            }
+            assert_eq!(client.transaction_status(), TransactionStatus::Idle);
+            assert!(client.parameter("server_version").is_some());
+            client.close().await;
+        }
+    });
+}
+
+#[test]
+fn learned_hints_pipeline_the_handshake_and_still_work() {
+    run(async {
+        for var in [
+            "EDGEPG_URL_SCRAM",
+            "EDGEPG_URL_BOUNCER",
+            "EDGEPG_URL_TRUST",
+            "EDGEPG_URL_MD5",
+        ] {
+            let cfg = config(var);
+            let first = connect(&cfg).await.unwrap();
+            let hints = first.learned_hints().clone();
+            first.close().await;
+            // Second connection: startup (+ client-first) in one write, the query with the
+            // final auth message.
+            let options = ClientOptions {
+                hints,
+                ..ClientOptions::default()
+            };
+            let mut client = Client::open(&cfg, options, &TcpConnector, TokioRuntime::shared())
+                .await
+                .unwrap();
+            let results = client
+                .run(sql("SELECT 41 + 1"))
+                .await
+                .unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert_eq!(results[0].value(0, 0).unwrap().to_string(), "42");
+            client.close().await;
+        }
+    });
+}
+
+#[test]
+fn stale_scram_keys_are_rederived() {
+    run(async {
+        let cfg = config("EDGEPG_URL_SCRAM");
+        let first = connect(&cfg).await.unwrap();
+        let mut hints = first.learned_hints().clone();
+        first.close().await;
+        if let Some(keys) = hints.scram_keys.as_mut() {
+            keys.client_key = [7; 32];
+            keys.salt = b"not the salt".to_vec();
+        }
+        let options = ClientOptions {
+            hints,
+            ..ClientOptions::default()
+        };
+        let mut client = Client::open(&cfg, options, &TcpConnector, TokioRuntime::shared())
+            .await
+            .unwrap();
+        client
+            .ready()
+            .await
+            .expect("keys for another salt are not used");
+        client.close().await;
+    });
+}
+
+#[test]
+fn wrong_password_is_a_clear_auth_error_without_the_password() {
+    run(async {
+        for var in [
+            "EDGEPG_URL_PASSWORD",
+            "EDGEPG_URL_MD5",
+            "EDGEPG_URL_SCRAM",
+            "EDGEPG_URL_BOUNCER",
+        ] {
+            let mut cfg = config(var);
+            cfg.password = Some("Wr0ngPassw0rd-xyzzy".into());
+            let err = connect(&cfg).await.expect_err(var);
+            assert!(err.is_auth(), "{var}: {err:?}");
+            // PgBouncer reports a failed SCRAM exchange as 08P01.
+            let expected = if var.contains("BOUNCER") {
+                "08P01"
+            } else {
+                "28P01"
+            };
+            assert_eq!(err.code(), expected, "{var}: {err:?}");
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("Wr0ngPassw0rd"), "{text}");
+        }
+    });
+}
+
+#[test]
+fn missing_password_and_unknown_database() {
+    run(async {
+        let mut cfg = config("EDGEPG_URL_SCRAM");
+        cfg.password = None;
+        let err = connect(&cfg).await.unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        assert!(err.message().contains("has none"), "{err}");
+
+        let mut cfg = config("EDGEPG_URL_TRUST");
+        cfg.database = "no_such_db".into();
+        let err = connect(&cfg).await.unwrap_err();
+        assert_eq!(err.code(), "3D000", "{err:?}");
+    });
+}
+
+#[test]
+fn require_auth_refuses_a_downgrade() {
+    run(async {
+        let url = url("EDGEPG_URL_PASSWORD");
+        let cfg = Config::parse(&format!("{url}?require_auth=scram-sha-256")).unwrap();
+        let err = connect(&cfg).await.unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        assert!(err.message().contains("require_auth"), "{err}");
+        let cfg = Config::parse(&format!("{url}?channel_binding=require")).unwrap();
+        assert!(connect(&cfg).await.is_err());
+    });
+}
+
+#[test]
+fn unreachable_host_and_closed_port_fail_fast() {
+    run(async {
+        let cfg = Config::parse("postgres://u:p@127.0.0.1:1/db").unwrap();
+        let err = connect(&cfg).await.unwrap_err();
+        assert_eq!(err.code(), "refused", "{err:?}");
+        assert!(!format!("{err}").contains(":p@"));
+    });
+}
+
+#[test]
+fn sslmode_require_over_a_plain_transport_is_refused() {
+    run(async {
+        let cfg = Config::parse(&format!("{}?sslmode=require", url("EDGEPG_URL_TRUST"))).unwrap();
+        let err = connect(&cfg).await.unwrap_err();
+        assert_eq!(err.code(), "tls", "{err:?}");
+    });
+}
+
+#[test]
+fn a_silent_server_hits_connect_timeout() {
+    run(async {
+        // Accepts TCP and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::task::spawn_local(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let cfg = Config::parse(&format!(
+            "postgres://u:p@127.0.0.1:{port}/db?connect_timeout=0.5"
+        ))
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = connect(&cfg).await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert!(started.elapsed().as_secs() < 5);
+        hold.abort();
+    });
+}

@@ -1,0 +1,371 @@
+//! The isolate-scoped pool against the real stack, direct and through PgBouncer.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::*;
+use edgepg::proto::TransactionStatus;
+use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
+use edgepg::{Config, Pool, PoolOptions, ScopeId};
+use futures_util::future::join_all;
+
+fn tagged(var: &str, app: &str) -> Config {
+    let mut c = config(var);
+    c.application_name = Some(app.to_string());
+    c
+}
+
+/// Backends the server has for `app` (direct connections only: PgBouncer rewrites names).
+fn backends(app: &str) -> usize {
+    psql(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
+    ))
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn thousand_concurrent_queries_on_max_ten_direct() {
+    let app = "edgepg_pool_1000";
+    run(async {
+        let pool = pool(
+            tagged("EDGEPG_URL_SCRAM", app),
+            PoolOptions {
+                max: 10,
+                ..Default::default()
+            },
+        );
+        let peak = Rc::new(Cell::new(0usize));
+        let done = Rc::new(Cell::new(false));
+        // Watch the server while the load runs.
+        let watcher = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::task::spawn_local(async move {
+                while !done.get() {
+                    let n = tokio::task::spawn_blocking(move || backends(app))
+                        .await
+                        .unwrap();
+                    peak.set(peak.get().max(n));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let queries = (0..1000).map(|i| {
+            let pool = pool.clone();
+            async move {
+                let r = pool
+                    .query(sql(&format!("SELECT {i}, pg_sleep(0.001)")))
+                    .await?;
+                let v = r[0].value(0, 0)?.to_string();
+                assert_eq!(v, i.to_string());
+                edgepg::Result::Ok(())
+            }
+        });
+        let results = join_all(queries).await;
+        done.set(true);
+        watcher.await.unwrap();
+        let failures: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+        assert!(
+            failures.is_empty(),
+            "{} failed, first: {:?}",
+            failures.len(),
+            failures.first()
+        );
+        let stats = pool.stats();
+        assert_eq!((stats.busy, stats.waiting), (0, 0), "{stats:?}");
+        assert!(stats.open <= 10 && stats.created <= 10, "{stats:?}");
+        assert!(stats.reused >= 990, "{stats:?}");
+        assert!(peak.get() <= 10, "server saw {} backends", peak.get());
+        assert!(peak.get() >= 1);
+        pool.end().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(backends(app), 0);
+    });
+}
+
+#[test]
+fn thousand_concurrent_queries_through_pgbouncer() {
+    run(async {
+        let pool = pool(
+            config("EDGEPG_URL_BOUNCER"),
+            PoolOptions {
+                max: 10,
+                ..Default::default()
+            },
+        );
+        let results = join_all((0..1000).map(|i| {
+            let pool = pool.clone();
+            async move { pool.query(sql(&format!("SELECT {i}"))).await }
+        }))
+        .await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let stats = pool.stats();
+        assert_eq!((stats.busy, stats.waiting), (0, 0));
+        assert!(stats.created <= 10, "{stats:?}");
+        pool.end().await;
+    });
+}
+
+#[test]
+fn acquire_timeout_fires_and_the_queue_recovers() {
+    run(async {
+        let pool = pool(
+            config("EDGEPG_URL_BOUNCER"),
+            PoolOptions {
+                max: 1,
+                acquire_timeout: Duration::from_millis(200),
+                ..Default::default()
+            },
+        );
+        let held = pool.acquire().await.unwrap();
+        let err = pool.query(sql("SELECT 1")).await.unwrap_err();
+        assert_eq!(err.code(), "pool_timeout");
+        assert!(err.is_timeout());
+        assert_eq!(err.outcome(), edgepg::Outcome::NotExecuted);
+        assert_eq!(pool.stats().timeouts, 1);
+        assert_eq!(pool.stats().waiting, 0);
+        // A waiter in line gets the connection as soon as it is released.
+        let waiter = {
+            let pool = pool.clone();
+            tokio::task::spawn_local(async move { pool.query(sql("SELECT 'served'")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.stats().waiting, 1);
+        drop(held);
+        let r = waiter.await.unwrap().unwrap();
+        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "served");
+        pool.end().await;
+    });
+}
+
+#[test]
+fn a_failing_transaction_leaves_nothing_open() {
+    run(async {
+        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+            let pool = pool(
+                config(var),
+                PoolOptions {
+                    max: 1,
+                    ..Default::default()
+                },
+            );
+            pool.query(sql("CREATE TABLE IF NOT EXISTS tx_t (v text)"))
+                .await
+                .unwrap();
+            pool.query(sql("DELETE FROM tx_t")).await.unwrap();
+            // The callback fails after a successful statement: rolled back.
+            let err = pool
+                .transaction(|tx| {
+                    Box::pin(async move {
+                        tx.query(sql("INSERT INTO tx_t VALUES ('a')")).await?;
+                        assert_eq!(tx.status(), TransactionStatus::InTransaction);
+                        Err::<(), _>(edgepg::Error::from_message("callback threw"))
+                    })
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.message(), "callback threw");
+            // A statement fails: rolled back, error surfaced.
+            let err = pool
+                .transaction(|tx| {
+                    Box::pin(async move {
+                        tx.query(sql("INSERT INTO tx_t VALUES ('b')")).await?;
+                        tx.query(sql("SELECT 1/0")).await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "22012");
+            // Success commits.
+            pool.transaction(|tx| {
+                Box::pin(async move {
+                    tx.query(sql("INSERT INTO tx_t VALUES ('c')")).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+            // The next user of the (only) connection sees idle status and only 'c'.
+            let mut lease = pool.acquire().await.unwrap();
+            assert_eq!(lease.transaction_status(), TransactionStatus::Idle);
+            let r = lease
+                .run(sql("SELECT string_agg(v, ',') FROM tx_t"))
+                .await
+                .unwrap();
+            assert_eq!(r[0].value(0, 0).unwrap().to_string(), "c");
+            drop(lease);
+            // A transaction dropped mid-way: the connection is discarded, not reused dirty.
+            let before = pool.stats().discarded;
+            {
+                let mut tx = pool.begin().await.unwrap();
+                tx.query(sql("INSERT INTO tx_t VALUES ('d')"))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(pool.stats().discarded, before + 1);
+            let r = pool
+                .query(sql("SELECT count(*) FROM tx_t WHERE v = 'd'"))
+                .await
+                .unwrap();
+            assert_eq!(r[0].value(0, 0).unwrap().to_string(), "0");
+            pool.end().await;
+        }
+    });
+}
+
+#[test]
+fn a_terminated_backend_is_discarded_and_replaced() {
+    run(async {
+        let pool = pool(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions {
+                max: 1,
+                ..Default::default()
+            },
+        );
+        let r = pool.query(sql("SELECT pg_backend_pid()")).await.unwrap();
+        let pid = r[0].value(0, 0).unwrap().to_string();
+        psql(&format!("SELECT pg_terminate_backend({pid})"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The idle connection is dead; the failure is reported once, then a fresh one serves.
+        let first = pool.query(sql("SELECT pg_backend_pid()")).await;
+        let r = match first {
+            Ok(r) => r,
+            Err(e) => {
+                assert!(e.is_fatal(), "{e:?}");
+                pool.query(sql("SELECT pg_backend_pid()")).await.unwrap()
+            }
+        };
+        assert_ne!(r[0].value(0, 0).unwrap().to_string(), pid);
+        assert!(pool.stats().discarded >= 1);
+        assert!(pool.stats().created == 2);
+        pool.end().await;
+    });
+}
+
+#[test]
+fn idle_timeout_closes_server_backends() {
+    let app = "edgepg_pool_idle";
+    run(async {
+        let pool = pool(
+            tagged("EDGEPG_URL_SCRAM", app),
+            PoolOptions {
+                max: 3,
+                idle_timeout: Duration::from_millis(300),
+                ..Default::default()
+            },
+        );
+        join_all((0..3).map(|_| pool.query(sql("SELECT pg_sleep(0.05)")))).await;
+        assert_eq!(pool.stats().idle, 3);
+        assert_eq!(backends(app), 3);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let stats = pool.stats();
+        assert_eq!((stats.idle, stats.open), (0, 0), "{stats:?}");
+        assert_eq!(backends(app), 0);
+    });
+}
+
+#[test]
+fn equal_configs_share_one_pool() {
+    run(async {
+        let rt = TokioRuntime::shared();
+        let a = Pool::shared(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions::default(),
+            Rc::new(TcpConnector),
+            rt.clone(),
+        );
+        let b = Pool::shared(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions::default(),
+            Rc::new(TcpConnector),
+            rt.clone(),
+        );
+        let c = Pool::shared(
+            config("EDGEPG_URL_BOUNCER"),
+            PoolOptions::default(),
+            Rc::new(TcpConnector),
+            rt.clone(),
+        );
+        let d = Pool::shared(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions {
+                max: 2,
+                ..Default::default()
+            },
+            Rc::new(TcpConnector),
+            rt.clone(),
+        );
+        assert!(a.same_pool(&b));
+        assert!(!a.same_pool(&c));
+        assert!(!a.same_pool(&d));
+        a.query(sql("SELECT 1")).await.unwrap();
+        assert_eq!(b.stats().created, 1);
+        a.end().await;
+        let e = Pool::shared(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions::default(),
+            Rc::new(TcpConnector),
+            rt,
+        );
+        assert!(!e.same_pool(&a), "an ended pool is not handed out again");
+    });
+}
+
+#[test]
+fn url_parameters_configure_the_pool() {
+    let cfg = Config::parse(&format!(
+        "{}?pool_max=3&idle_timeout=2&acquire_timeout=0.5&max_lifetime=60",
+        url("EDGEPG_URL_SCRAM")
+    ))
+    .unwrap();
+    let o = PoolOptions::from_config(&cfg);
+    assert_eq!(o.max, 3);
+    assert_eq!(o.idle_timeout, Duration::from_secs(2));
+    assert_eq!(o.acquire_timeout, Duration::from_millis(500));
+    assert_eq!(o.max_lifetime, Some(Duration::from_secs(60)));
+    let err = Config::parse(&format!("{}?pool_size=3", url("EDGEPG_URL_SCRAM"))).unwrap_err();
+    assert!(err.message().contains("unknown connection parameter"));
+}
+
+#[test]
+fn scopes_never_lend_a_connection_outside_its_scope() {
+    run(async {
+        let pool = pool(
+            config("EDGEPG_URL_BOUNCER"),
+            PoolOptions {
+                max: 2,
+                ..Default::default()
+            },
+        );
+        let (a, b) = (ScopeId(1), ScopeId(2));
+        let pid_a = pool.query_in(a, sql("SELECT 1")).await.unwrap();
+        drop(pid_a);
+        assert_eq!(pool.stats().idle, 1);
+        // Scope b does not get a's idle connection: it opens its own.
+        pool.query_in(b, sql("SELECT 1")).await.unwrap();
+        assert_eq!(pool.stats().created, 2);
+        // Scope a reuses its own.
+        pool.query_in(a, sql("SELECT 1")).await.unwrap();
+        assert_eq!(pool.stats().created, 2);
+        // Ending a scope closes its connections; the shared auth knowledge stays.
+        pool.end_scope(a).await;
+        assert_eq!(pool.stats().idle, 1);
+        assert!(
+            pool.query_in(a, sql("SELECT 1")).await.is_err(),
+            "ended scope"
+        );
+        // At the limit, a new scope retires another scope's idle connection to get a slot.
+        let c = ScopeId(3);
+        pool.query_in(c, sql("SELECT 1")).await.unwrap();
+        let d = ScopeId(4);
+        pool.query_in(d, sql("SELECT 1")).await.unwrap();
+        let stats = pool.stats();
+        assert!(stats.open <= 2, "{stats:?}");
+        pool.end().await;
+    });
+}
