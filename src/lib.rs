@@ -3,6 +3,8 @@
 
 pub mod driver;
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+pub mod js;
 pub mod pool;
 pub mod proto;
 pub mod transport;

@@ -61,10 +61,10 @@ fn thousand_concurrent_queries_on_max_ten_direct() {
                     .await?;
                 let v = r[0].value(0, 0)?.to_string();
                 assert_eq!(v, i.to_string());
-                edgepg::Result::Ok(())
+                Ok::<(), edgepg::Error>(())
             }
         });
-        let results = join_all(queries).await;
+        let results: Vec<edgepg::Result<()>> = join_all(queries).await;
         done.set(true);
         watcher.await.unwrap();
         let failures: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
@@ -278,18 +278,21 @@ fn equal_configs_share_one_pool() {
             PoolOptions::default(),
             Rc::new(TcpConnector),
             rt.clone(),
+            "tcp",
         );
         let b = Pool::shared(
             config("EDGEPG_URL_SCRAM"),
             PoolOptions::default(),
             Rc::new(TcpConnector),
             rt.clone(),
+            "tcp",
         );
         let c = Pool::shared(
             config("EDGEPG_URL_BOUNCER"),
             PoolOptions::default(),
             Rc::new(TcpConnector),
             rt.clone(),
+            "tcp",
         );
         let d = Pool::shared(
             config("EDGEPG_URL_SCRAM"),
@@ -299,10 +302,19 @@ fn equal_configs_share_one_pool() {
             },
             Rc::new(TcpConnector),
             rt.clone(),
+            "tcp",
         );
         assert!(a.same_pool(&b));
         assert!(!a.same_pool(&c));
         assert!(!a.same_pool(&d));
+        let other_transport = Pool::shared(
+            config("EDGEPG_URL_SCRAM"),
+            PoolOptions::default(),
+            Rc::new(TcpConnector),
+            rt.clone(),
+            "websocket",
+        );
+        assert!(!a.same_pool(&other_transport));
         a.query(sql("SELECT 1")).await.unwrap();
         assert_eq!(b.stats().created, 1);
         a.end().await;
@@ -311,6 +323,7 @@ fn equal_configs_share_one_pool() {
             PoolOptions::default(),
             Rc::new(TcpConnector),
             rt,
+            "tcp",
         );
         assert!(!e.same_pool(&a), "an ended pool is not handed out again");
     });

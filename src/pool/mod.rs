@@ -166,15 +166,17 @@ impl PoolOptions {
 }
 
 impl Pool {
-    /// The isolate's pool for this config and options: the same pool for equal inputs, a new
-    /// one otherwise. No I/O happens until the first query.
+    /// The isolate's pool for this config, options and transport (named by `transport_key`):
+    /// the same pool for equal inputs, a new one otherwise. No I/O happens until the first
+    /// query.
     pub fn shared(
         config: Config,
         options: PoolOptions,
         connector: Rc<dyn Connector>,
         runtime: Rc<dyn Runtime>,
+        transport_key: &str,
     ) -> Pool {
-        registry::shared(config, options, connector, runtime)
+        registry::shared(config, options, connector, runtime, transport_key)
     }
 
     /// A pool of its own, outside the isolate registry.

@@ -510,3 +510,204 @@ impl Parser<'_> {
         String::from_utf8(out).ok().map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, BytesMut};
+
+    use super::super::{Format, Value, decode, oid};
+    use super::*;
+
+    fn text(array_oid: Oid, literal: &str) -> Array {
+        match decode(array_oid, Format::Text, literal.as_bytes()) {
+            Ok(Value::Array(array)) => array,
+            other => panic!("{literal:?}: {other:?}"),
+        }
+    }
+
+    fn texts(values: &[Option<&str>]) -> Vec<Value> {
+        values
+            .iter()
+            .map(|v| v.map_or(Value::Null, |s| Value::Text(s.to_owned())))
+            .collect()
+    }
+
+    fn dims(shape: &[(i32, i32)]) -> Vec<Dim> {
+        shape
+            .iter()
+            .map(|&(len, lower_bound)| Dim { len, lower_bound })
+            .collect()
+    }
+
+    #[test]
+    fn text_elements_unquote_unescape_and_trim() {
+        let array = text(oid::TEXT_ARRAY, r#"{ a , "b" ,  c d  , "" ,"x\"y", e\,f , g\ }"#);
+        let want = [Some("a"), Some("b"), Some("c d"), Some(""), Some("x\"y"), Some("e,f"), Some("g ")];
+        assert_eq!(array.elements, texts(&want));
+        assert_eq!(array.dims, dims(&[(7, 1)]));
+        assert_eq!(array.to_string(), r#"{a,b,"c d","","x\"y","e,f","g "}"#);
+    }
+
+    #[test]
+    fn null_spellings() {
+        let array = text(oid::TEXT_ARRAY, r#"{NULL, null,"NULL",\\N,N\ULL,\N,nul}"#);
+        let want = [None, None, Some("NULL"), Some("\\N"), Some("NULL"), Some("N"), Some("nul")];
+        assert_eq!(array.elements, texts(&want));
+        assert_eq!(array.to_string(), r#"{NULL,NULL,"NULL","\\N","NULL",N,nul}"#);
+    }
+
+    #[test]
+    fn quoting_covers_all_array_whitespace() {
+        let elements = texts(&[Some("\x0b"), Some("\x0c"), Some("\r"), Some("a\nb"), Some("}")]);
+        let array = Array::from_elements(oid::TEXT, elements);
+        let shown = array.to_string();
+        assert_eq!(shown, "{\"\x0b\",\"\x0c\",\"\r\",\"a\nb\",\"}\"}");
+        assert_eq!(text(oid::TEXT_ARRAY, &shown), array);
+    }
+
+    #[test]
+    fn dimensions_and_bounds() {
+        let array = text(oid::INT4_ARRAY, "[1:2]={1,2}");
+        assert_eq!(array.to_string(), "{1,2}");
+        let array = text(oid::INT4_ARRAY, "[3]={1,2,3}");
+        assert_eq!(array.dims, dims(&[(3, 1)]));
+        let array = text(oid::INT4_ARRAY, " [ -1 : 0 ] [1:1] = { {1} , {2} } ");
+        assert_eq!(array.dims, dims(&[(2, -1), (1, 1)]));
+        assert_eq!(array.to_string(), "[-1:0][1:1]={{1},{2}}");
+        let empty = text(oid::INT4_ARRAY, "{ }");
+        assert_eq!(empty.dims, vec![]);
+        assert_eq!(empty.to_string(), "{}");
+        let nulls = text(oid::INT4_ARRAY, "{{NULL,1},{2,NULL}}");
+        assert_eq!(nulls.elements[0], Value::Null);
+        assert_eq!(nulls.to_string(), "{{NULL,1},{2,NULL}}");
+    }
+
+    #[test]
+    fn elements_of_other_types_are_quoted_when_their_text_needs_it() {
+        let array = text(oid::TIMESTAMPTZ_ARRAY, r#"{"2024-01-02 03:04:05+00",infinity}"#);
+        assert_eq!(array.to_string(), r#"{"2024-01-02 03:04:05+00",infinity}"#);
+        let array = text(oid::BYTEA_ARRAY, r#"{"\\x0aff"}"#);
+        assert_eq!(array.elements, vec![Value::Bytea(vec![0x0a, 0xff])]);
+        let array = text(oid::JSONB_ARRAY, r#"{"{\"a\": [1, 2]}",null}"#);
+        assert_eq!(array.elements[0], Value::Jsonb(r#"{"a": [1, 2]}"#.into()));
+        assert_eq!(array.elements[1], Value::Null);
+    }
+
+    #[test]
+    fn malformed_text_arrays_are_errors() {
+        for bad in [
+            "", "{", "}", "{1", "1,2}", "{1,}", "{,1}", "{1,,2}", "{1}x", "{{1,2},{3}}", "{1,{2}}",
+            "{{1},2}", "{{}}", "{{1},{}}", r#"{"a"b}"#, r#"{a"b"c}"#, r#"{"abc}"#, "{a\\}",
+            "[1:3]={1,2}", "[1:2][1:1]={1,2}", "[2:1]={}", "[1:1]={}", "[1:2]{1,2}", "[1:2=]{1,2}",
+            "{{{{{{{1}}}}}}}", "[1:1][1:1][1:1][1:1][1:1][1:1][1:1]={{{{{{{1}}}}}}}",
+            "[2147483647:2147483647]={1}", "{1,x}", "{{1,2},{3,4}",
+        ] {
+            assert!(decode(oid::INT4_ARRAY, Format::Text, bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(decode(oid::INT4_ARRAY, Format::Text, b"{{{{{{1}}}}}}").is_ok());
+    }
+
+    fn binary_header(ndim: i32, element_oid: Oid, shape: &[(i32, i32)]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        buf.put_i32(ndim);
+        buf.put_i32(0);
+        buf.put_u32(element_oid);
+        for &(len, lower) in shape {
+            buf.put_i32(len);
+            buf.put_i32(lower);
+        }
+        buf
+    }
+
+    #[test]
+    fn malformed_binary_arrays_are_errors() {
+        let mut wrong_type = binary_header(1, oid::INT8, &[(1, 1)]);
+        wrong_type.put_i32(8);
+        wrong_type.put_i64(1);
+        let mut bad_element = binary_header(1, oid::INT4, &[(1, 1)]);
+        bad_element.put_i32(3);
+        bad_element.put_slice(&[0, 0, 1]);
+        let mut trailing = binary_header(1, oid::INT4, &[(1, 1)]);
+        trailing.put_i32(4);
+        trailing.put_i32(1);
+        trailing.put_u8(0);
+        let mut short = binary_header(1, oid::INT4, &[(2, 1)]);
+        short.put_i32(4);
+        short.put_i32(1);
+        let mut overflow = binary_header(1, oid::INT4, &[(2, i32::MAX)]);
+        for _ in 0..2 {
+            overflow.put_i32(-1);
+        }
+        let mut huge = binary_header(2, oid::INT4, &[(i32::MAX, 1), (i32::MAX, 1)]);
+        huge.put_i32(-1);
+        for bad in [
+            wrong_type,
+            bad_element,
+            trailing,
+            short,
+            overflow,
+            huge,
+            binary_header(7, oid::INT4, &[(1, 1); 7]),
+            binary_header(-1, oid::INT4, &[]),
+            binary_header(1, oid::INT4, &[(-1, 1)]),
+            binary_header(2, oid::INT4, &[(1, 1)]),
+            BytesMut::from(&[0u8, 0, 0][..]),
+        ] {
+            let result = decode(oid::INT4_ARRAY, Format::Binary, &bad);
+            assert!(result.is_err(), "{bad:?}: {result:?}");
+        }
+        // A zero-length dimension is the empty array, as in Postgres.
+        let empty = binary_header(2, oid::INT4, &[(0, 1), (3, 1)]);
+        let array = text(oid::INT4_ARRAY, "{}");
+        assert_eq!(decode(oid::INT4_ARRAY, Format::Binary, &empty).unwrap(), Value::Array(array));
+    }
+
+    #[test]
+    fn inconsistent_arrays_fail_to_encode_but_still_print() {
+        let cases = [
+            Array {
+                element_oid: oid::INT4,
+                dims: dims(&[(3, 1)]),
+                elements: vec![Value::Int4(1), Value::Int4(2)],
+            },
+            Array {
+                element_oid: oid::INT4,
+                dims: vec![],
+                elements: vec![Value::Int4(1)],
+            },
+            Array {
+                element_oid: oid::INT4,
+                dims: dims(&[(1, 1); 7]),
+                elements: vec![Value::Int4(1)],
+            },
+            Array {
+                element_oid: oid::INT4,
+                dims: dims(&[(-1, 1)]),
+                elements: vec![Value::Int4(1)],
+            },
+            Array {
+                element_oid: oid::INT4,
+                dims: dims(&[(1, i32::MAX)]),
+                elements: vec![Value::Int4(1)],
+            },
+            Array::from_elements(oid::INT8, vec![Value::Int4(1)]),
+            Array::from_elements(oid::INT4, vec![Value::Array(Array::from_elements(oid::INT4, vec![]))]),
+            Array::from_elements(oid::INT4, vec![Value::Numeric("x".into())]),
+        ];
+        for array in cases {
+            let _ = array.to_string();
+            let result = Value::Array(array.clone()).encode_binary(&mut BytesMut::new());
+            assert!(result.is_err(), "{array:?}");
+        }
+        let flat = Array {
+            element_oid: oid::INT4,
+            dims: dims(&[(3, 1)]),
+            elements: vec![Value::Int4(1), Value::Int4(2)],
+        };
+        assert_eq!(flat.to_string(), "{1,2}");
+        assert_eq!(
+            Array::from_elements(oid::INT4, vec![Value::Int4(1), Value::Null]).to_string(),
+            "{1,NULL}"
+        );
+    }
+}

@@ -4,7 +4,8 @@
 //! Postgres prints the shortest digit string that reads back to the same float (Ryu), in fixed
 //! notation when the decimal exponent is in `-4..15` (`-4..6` for `float4`, printf's `%g` rule
 //! for `DBL_DIG`/`FLT_DIG`), otherwise as `d.ddde+XX` with at least two exponent digits. Rust's
-//! `{:e}` yields the same shortest digits, so only the layout is done here.
+//! `{:e}` yields the same shortest digits except on exact ties, which are fixed up here (see
+//! [`shortest`]); the layout is Postgres'.
 
 use std::fmt;
 
@@ -16,7 +17,17 @@ pub(super) fn fmt_f64(v: f64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if v.is_infinite() {
         return f.write_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     }
-    fmt_shortest(&format!("{v:e}"), DBL_DIG, f)
+    let bits = v.to_bits();
+    let (fraction, biased) = (bits & ((1 << 52) - 1), ((bits >> 52) & 0x7ff) as i32);
+    let (mantissa, exponent) = match biased {
+        0 => (fraction, -1074),
+        _ => (fraction | 1 << 52, biased - 1075),
+    };
+    let abs = v.abs();
+    let digits = shortest(&format!("{abs:e}"), mantissa, exponent, |text| {
+        text.parse::<f64>() == Ok(abs)
+    });
+    layout(v.is_sign_negative(), digits, DBL_DIG, f)
 }
 
 /// Prints a `float4` as Postgres does (the shortest digits that read back as the same `f32`).
@@ -27,7 +38,17 @@ pub(super) fn fmt_f32(v: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if v.is_infinite() {
         return f.write_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     }
-    fmt_shortest(&format!("{v:e}"), FLT_DIG, f)
+    let bits = v.to_bits();
+    let (fraction, biased) = (bits & ((1 << 23) - 1), ((bits >> 23) & 0xff) as i32);
+    let (mantissa, exponent) = match biased {
+        0 => (fraction, -149),
+        _ => (fraction | 1 << 23, biased - 150),
+    };
+    let abs = v.abs();
+    let digits = shortest(&format!("{abs:e}"), mantissa.into(), exponent, |text| {
+        text.parse::<f32>() == Ok(abs)
+    });
+    layout(v.is_sign_negative(), digits, FLT_DIG, f)
 }
 
 /// Parses `float8` text, including `NaN`, `Infinity` and `-Infinity`.
@@ -55,20 +76,92 @@ const DBL_DIG: i32 = 15;
 /// Fixed notation is used for decimal exponents below this for `float4` (`FLT_DIG`).
 const FLT_DIG: i32 = 6;
 
-/// Lays out Rust's shortest scientific form (`-1.5e-5`) the way Postgres' Ryu port does.
-fn fmt_shortest(scientific: &str, fixed_below: i32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
+/// The shortest round-trip digits of a float and the decimal exponent of the first one.
+struct Shortest {
+    digits: String,
+    exponent: i32,
+}
+
+/// Turns Rust's shortest scientific form of `|v|` = `mantissa · 2^exponent` (`1.5e-5`) into
+/// Ryu's digits.
+///
+/// Both pick the shortest digit string that reads back as `v`, and of those the closest to
+/// `v`. They differ only when `v` lies exactly halfway between two such strings: Ryu takes the
+/// even one, Rust the upper one. So when Rust's last digit is odd, check with exact integer
+/// arithmetic whether `v` is that midpoint and the lower string also reads back.
+fn shortest(
+    scientific: &str,
+    mantissa: u64,
+    exponent: i32,
+    reads_back: impl Fn(&str) -> bool,
+) -> Shortest {
+    let (digits, first) = scientific.split_once('e').unwrap_or((scientific, "0"));
+    let digits: String = digits.chars().filter(|&c| c != '.').collect();
+    let first: i32 = first.parse().unwrap_or(0);
+    // The decimal exponent of the last digit.
+    let last = first - (digits.len() as i32 - 1);
+    let lower = match digits.split_at_checked(digits.len().saturating_sub(1)) {
+        Some((head, tail)) if matches!(tail, "1" | "3" | "5" | "7" | "9") => {
+            let below = tail.bytes().map(|d| char::from(d - 1)).collect::<String>();
+            Some(format!("{head}{below}"))
+        }
+        _ => None,
     };
-    f.write_str(sign)?;
-    if !(-4..fixed_below).contains(&exponent) {
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        return write!(f, "{mantissa}e{exp_sign}{:02}", exponent.unsigned_abs());
+    let digits = match lower {
+        Some(lower)
+            if is_midpoint(mantissa, exponent, &lower, last)
+                && reads_back(&format!("{lower}e{last}")) =>
+        {
+            lower.trim_end_matches('0').to_owned()
+        }
+        _ => digits,
+    };
+    Shortest {
+        digits,
+        exponent: first,
     }
-    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
+}
+
+/// Whether `mantissa · 2^exponent` equals `(lower + ½) · 10^last` exactly, that is
+/// `c · 5^last · 2^(last-1)` with the odd `c = 2·lower + 1`.
+fn is_midpoint(mantissa: u64, exponent: i32, lower: &str, last: i32) -> bool {
+    let Ok(lower) = lower.parse::<u64>() else {
+        return false;
+    };
+    if mantissa == 0 {
+        return false;
+    }
+    let c = u128::from(lower) * 2 + 1;
+    // Make the mantissa odd so both sides are odd · 2^n.
+    let zeros = mantissa.trailing_zeros();
+    let (odd, exponent) = (u128::from(mantissa >> zeros), exponent + zeros as i32);
+    if exponent != last - 1 {
+        return false;
+    }
+    let five_pow = |n: u32| 5u128.checked_pow(n);
+    match u32::try_from(last) {
+        Ok(k) => five_pow(k).and_then(|p| p.checked_mul(c)) == Some(odd),
+        Err(_) => five_pow(last.unsigned_abs()).and_then(|p| p.checked_mul(odd)) == Some(c),
+    }
+}
+
+/// Lays out the digits the way Postgres' Ryu port does: fixed notation for decimal exponents
+/// in `-4..fixed_below`, otherwise `d.ddde+XX`.
+fn layout(
+    negative: bool,
+    Shortest { digits, exponent }: Shortest,
+    fixed_below: i32,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    if negative {
+        f.write_str("-")?;
+    }
+    if !(-4..fixed_below).contains(&exponent) {
+        let (head, tail) = digits.split_at_checked(1).unwrap_or((&digits, ""));
+        let point = if tail.is_empty() { "" } else { "." };
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return write!(f, "{head}{point}{tail}e{sign}{:02}", exponent.unsigned_abs());
+    }
     if exponent < 0 {
         let zeros = "0".repeat(exponent.unsigned_abs() as usize - 1);
         return write!(f, "0.{zeros}{digits}");
@@ -76,11 +169,7 @@ fn fmt_shortest(scientific: &str, fixed_below: i32, f: &mut fmt::Formatter<'_>) 
     let int_len = exponent as usize + 1;
     match digits.split_at_checked(int_len) {
         Some((int, frac)) if !frac.is_empty() => write!(f, "{int}.{frac}"),
-        _ => write!(
-            f,
-            "{digits}{}",
-            "0".repeat(int_len.saturating_sub(digits.len()))
-        ),
+        _ => write!(f, "{digits}{}", "0".repeat(int_len.saturating_sub(digits.len()))),
     }
 }
 

@@ -213,9 +213,11 @@ impl Timestamp {
         };
         let days = parse_date(date, bc)?;
         let micros = parse_time_of_day(clock).filter(|micros| *micros < USECS_PER_DAY)?;
-        days.checked_mul(USECS_PER_DAY)?
-            .checked_add(micros)?
-            .checked_sub(i64::from(east) * USECS_PER_SEC)
+        // In i128: the earliest timestamps' day starts lie before i64::MIN microseconds.
+        let total = i128::from(days) * i128::from(USECS_PER_DAY) + i128::from(micros)
+            - i128::from(east) * i128::from(USECS_PER_SEC);
+        i64::try_from(total)
+            .ok()
             .map(Timestamp)
             .filter(|ts| ts.is_finite())
     }
@@ -481,4 +483,153 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400;
     (if month <= 2 { year + 1 } else { year }, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Format, Value, decode, oid};
+    use super::*;
+
+    fn shown(oid: u32, text: &str) -> String {
+        decode(oid, Format::Text, text.as_bytes())
+            .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+            .to_string()
+    }
+
+    fn rejects(oid: u32, text: &str) -> bool {
+        decode(oid, Format::Text, text.as_bytes()).is_err()
+    }
+
+    #[test]
+    fn calendar_helpers() {
+        assert_eq!(Date::from_ymd(2000, 1, 1), Some(Date(0)));
+        assert_eq!(Date::from_ymd(1970, 1, 1), Some(Date(-10_957)));
+        assert_eq!(Date(-1).to_ymd(), Some((1999, 12, 31)));
+        assert_eq!(Date::from_ymd(-43, 3, 15).unwrap().to_string(), "0044-03-15 BC");
+        assert_eq!(Date::from_ymd(2023, 2, 29), None);
+        assert_eq!(Date::from_ymd(2024, 4, 31), None);
+        assert_eq!(Date::INFINITY.to_ymd(), None);
+        for days in (-2_451_545..2_145_031_949).step_by(7_919) {
+            let (y, m, d) = Date(days).to_ymd().unwrap();
+            assert_eq!(Date::from_ymd(y, m, d), Some(Date(days)));
+        }
+    }
+
+    #[test]
+    fn unix_micros_and_infinity() {
+        assert_eq!(Timestamp(0).unix_micros(), Some(946_684_800_000_000));
+        assert_eq!(Timestamp::from_unix_micros(0), Some(Timestamp(-946_684_800_000_000)));
+        assert_eq!(Timestamp::INFINITY.unix_micros(), None);
+        assert_eq!(Timestamp::NEG_INFINITY.unix_micros(), None);
+        assert_eq!(Timestamp(i64::MAX - 1).unix_micros(), None);
+        assert_eq!(Timestamp::from_unix_micros(i64::MIN), None);
+        assert!(!Date::NEG_INFINITY.is_finite());
+        assert!(Timestamp(5).is_finite());
+    }
+
+    #[test]
+    fn leap_years_and_bc() {
+        assert_eq!(shown(oid::DATE, "2000-02-29"), "2000-02-29");
+        assert_eq!(shown(oid::DATE, "0001-02-29 BC"), "0001-02-29 BC");
+        assert_eq!(shown(oid::DATE, "0005-02-29 BC"), "0005-02-29 BC");
+        assert!(rejects(oid::DATE, "1900-02-29"));
+        assert!(rejects(oid::DATE, "0002-02-29 BC"));
+        assert_eq!(
+            shown(oid::TIMESTAMP, "0001-12-31 23:59:59.999999 BC"),
+            "0001-12-31 23:59:59.999999 BC"
+        );
+        let one_ad = decode(oid::TIMESTAMP, Format::Text, b"0001-01-01 00:00:00").unwrap();
+        let one_bc = decode(oid::TIMESTAMP, Format::Text, b"0001-12-31 23:59:59.999999 BC");
+        match (one_ad, one_bc.unwrap()) {
+            (Value::Timestamp(ad), Value::Timestamp(bc)) => assert_eq!(ad.0 - bc.0, 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn offsets_convert_to_utc() {
+        for (input, want) in [
+            ("2024-01-02 05:04:05+02", "2024-01-02 03:04:05+00"),
+            ("2024-01-01 19:04:05.5-08", "2024-01-02 03:04:05.5+00"),
+            ("2024-01-02 08:34:20+05:30:15", "2024-01-02 03:04:05+00"),
+            ("1900-01-01 00:09:21+00:09:21", "1900-01-01 00:00:00+00"),
+            ("0044-03-15 11:00:00-01 BC", "0044-03-15 12:00:00+00 BC"),
+            ("2000-01-01 00:30:00+01", "1999-12-31 23:30:00+00"),
+        ] {
+            assert_eq!(shown(oid::TIMESTAMPTZ, input), want, "{input}");
+        }
+        assert_eq!(shown(oid::TIMETZ, "03:04:05-08"), "03:04:05-08");
+        assert_eq!(shown(oid::TIMETZ, "03:04:05+00:30"), "03:04:05+00:30");
+    }
+
+    #[test]
+    fn extreme_timestamps_print_and_parse_back() {
+        for micros in [i64::MIN + 1, i64::MAX - 1, -1, 1, 86_399_999_999] {
+            for oid in [oid::TIMESTAMP, oid::TIMESTAMPTZ] {
+                let value = match oid {
+                    oid::TIMESTAMP => Value::Timestamp(Timestamp(micros)),
+                    _ => Value::TimestampTz(Timestamp(micros)),
+                };
+                let text = value.to_string();
+                assert_eq!(decode(oid, Format::Text, text.as_bytes()).unwrap(), value, "{text}");
+            }
+        }
+        for days in [i32::MIN + 1, i32::MAX - 1, 0] {
+            let text = Date(days).to_string();
+            let back = decode(oid::DATE, Format::Text, text.as_bytes()).unwrap();
+            assert_eq!(back, Value::Date(Date(days)), "{text}");
+        }
+        // Values no time holds still print without panicking.
+        assert_eq!(Time(-1).to_string(), "-00:00:00.000001");
+        let _ = Time(i64::MIN).to_string();
+        let _ = TimeTz {
+            micros: i64::MAX,
+            offset_seconds_west: i32::MIN,
+        }
+        .to_string();
+    }
+
+    #[test]
+    fn time_ranges() {
+        assert_eq!(shown(oid::TIME, "24:00:00"), "24:00:00");
+        assert_eq!(shown(oid::TIME, "1:2:3.45"), "01:02:03.45");
+        assert_eq!(shown(oid::TIMETZ, "24:00:00-15:59:59"), "24:00:00-15:59:59");
+        let too_late = (USECS_PER_DAY + 1).to_be_bytes();
+        assert!(decode(oid::TIME, Format::Binary, &too_late).is_err());
+        assert!(decode(oid::TIME, Format::Binary, &(-1i64).to_be_bytes()).is_err());
+        let mut zone = [0u8; 12];
+        zone[8..].copy_from_slice(&57_600i32.to_be_bytes());
+        assert!(decode(oid::TIMETZ, Format::Binary, &zone).is_err());
+    }
+
+    #[test]
+    fn malformed_temporals_are_errors() {
+        for bad in [
+            "", "2024-13-01", "2024-00-10", "2024-01-32", "0000-01-01", "2024-01", "2024-01-02-03",
+            "2024/01/02", "2024-01-02 AD", "-2024-01-02", "Infinity", "2024-01-02 BC BC",
+            "99999999-01-01",
+        ] {
+            assert!(rejects(oid::DATE, bad), "date {bad:?}");
+        }
+        for bad in ["", "24:00:01", "25:00:00", "12:60:00", "12:00:60", "12:00", "12:00:00.1234567",
+            "12:00:00.", "12:00:00+02", "-01:00:00", "12:00:00:00"]
+        {
+            assert!(rejects(oid::TIME, bad), "time {bad:?}");
+        }
+        for bad in ["03:04:05", "03:04:05+16", "03:04:05+02:60", "03:04:05+", "03:04:05+2x",
+            "03:04:05+02:00:00:00"]
+        {
+            assert!(rejects(oid::TIMETZ, bad), "timetz {bad:?}");
+        }
+        for bad in ["2024-01-02", "2024-01-02 24:00:00", "2024-01-02T03:04:05", "2024-01-02 03:04:05+00",
+            "2024-01-02  03:04:05", "300000000-01-01 00:00:00", "294277-01-01 00:00:00 junk"]
+        {
+            assert!(rejects(oid::TIMESTAMP, bad), "timestamp {bad:?}");
+        }
+        for bad in ["2024-01-02 03:04:05", "2024-01-02 03:04:05 UTC", "2024-01-02 03:04:05+16",
+            "2024-01-02 03:04:05+00 AD"]
+        {
+            assert!(rejects(oid::TIMESTAMPTZ, bad), "timestamptz {bad:?}");
+        }
+    }
 }

@@ -1,0 +1,319 @@
+//! The wasm surface: the only code that touches `JsValue` (besides the transports it wraps).
+//!
+//! The TypeScript layer in `js/` calls these exports; users never see them directly. Runtime
+//! capabilities come in as arguments (a socket factory, a WebSocket URL and constructor), so one
+//! `.wasm` loads unchanged in every runtime.
+
+mod runtime;
+mod socket;
+mod values;
+mod websocket;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::error::{Error, Result};
+use crate::pool::{Pool, PoolOptions, ScopeId, Transaction};
+use crate::proto::config::SslMode;
+use crate::proto::{Config, QueryResult, Request, Statement};
+use crate::transport::Connector;
+
+pub use runtime::JsRuntime;
+pub use socket::{JsSocket, JsSocketConnector};
+pub use websocket::{UrlSource, WebSocketConnector, WebSocketTransport};
+
+/// The pool as the TS layer sees it.
+#[wasm_bindgen]
+pub struct WasmPool {
+    pool: Pool,
+}
+
+/// A transaction as the TS layer sees it.
+#[wasm_bindgen]
+pub struct WasmTransaction {
+    tx: Rc<RefCell<Option<Transaction>>>,
+    array_mode: bool,
+}
+
+#[wasm_bindgen]
+impl WasmPool {
+    /// The isolate's pool for `url`, `options` and `transport` (see `js/src/core.ts`).
+    /// `transport` is `{ kind: 'websocket', url, constructor? }` or `{ kind: 'socket', factory }`;
+    /// `transportKey` names it in the isolate registry.
+    pub fn create(
+        url: &str,
+        options: &JsValue,
+        transport: &JsValue,
+        #[wasm_bindgen(js_name = transportKey)] transport_key: &str,
+    ) -> std::result::Result<WasmPool, JsValue> {
+        let mut config = Config::parse(url).map_err(error_to_js)?;
+        let pool_options = pool_options(&mut config, options).map_err(error_to_js)?;
+        let connector = connector(transport).map_err(error_to_js)?;
+        let pool = Pool::shared(config, pool_options, connector, Rc::new(JsRuntime), transport_key);
+        Ok(WasmPool { pool })
+    }
+
+    /// Runs one statement; resolves to `{ json, fields, command, rowCount }`.
+    pub fn query(&self, sql: String, params: Array, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let statement = statement(sql, &params)?;
+            let results = pool
+                .query_in(ScopeId(scope as u64), Request::statement(statement))
+                .await
+                .map_err(error_to_js)?;
+            first_result(&results, array_mode)
+        })
+    }
+
+    /// Runs several statements as one request: one round trip, one implicit transaction.
+    /// `queries` is `[{ sql, params }]`; resolves to an array of results.
+    pub fn batch(&self, queries: Array, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let statements = queries
+                .iter()
+                .map(|q| {
+                    let sql = Reflect::get(&q, &"sql".into())?.as_string().unwrap_or_default();
+                    let params: Array = Reflect::get(&q, &"params".into())?.dyn_into().unwrap_or_default();
+                    statement(sql, &params)
+                })
+                .collect::<std::result::Result<Vec<_>, JsValue>>()?;
+            let results = pool
+                .query_in(ScopeId(scope as u64), Request::Extended(statements))
+                .await
+                .map_err(error_to_js)?;
+            all_results(&results, array_mode)
+        })
+    }
+
+    /// Borrows a connection for a transaction; resolves to a `WasmTransaction`.
+    pub fn begin(&self, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let tx = pool.begin_in(ScopeId(scope as u64)).await.map_err(error_to_js)?;
+            Ok(WasmTransaction { tx: Rc::new(RefCell::new(Some(tx))), array_mode }.into())
+        })
+    }
+
+    /// The pool's counters as a plain object.
+    pub fn stats(&self) -> JsValue {
+        let s = self.pool.stats();
+        let o = Object::new();
+        for (k, v) in [
+            ("open", s.open as f64),
+            ("idle", s.idle as f64),
+            ("busy", s.busy as f64),
+            ("waiting", s.waiting as f64),
+            ("created", s.created as f64),
+            ("reused", s.reused as f64),
+            ("discarded", s.discarded as f64),
+            ("timeouts", s.timeouts as f64),
+            ("max", self.pool.options().max as f64),
+        ] {
+            let _ = Reflect::set(&o, &k.into(), &v.into());
+        }
+        o.into()
+    }
+
+    /// The effective idle timeout in ms.
+    #[wasm_bindgen(js_name = idleTimeoutMs)]
+    pub fn idle_timeout_ms(&self) -> f64 {
+        self.pool.options().idle_timeout.as_millis() as f64
+    }
+
+    /// Closes idle connections and stops lending; resolves when their sockets closed.
+    pub fn end(&self) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            pool.end().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Ends a request scope: closes its idle connections; resolves when they closed.
+    #[wasm_bindgen(js_name = endScope)]
+    pub fn end_scope(&self, scope: f64) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            pool.end_scope(ScopeId(scope as u64)).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl WasmTransaction {
+    /// Runs one statement in the transaction.
+    pub fn query(&self, sql: String, params: Array) -> Promise {
+        let cell = self.tx.clone();
+        let array_mode = self.array_mode;
+        future_to_promise(async move {
+            let statement = statement(sql, &params)?;
+            let mut tx = take(&cell)?;
+            let result = tx.query(Request::statement(statement)).await;
+            *cell.borrow_mut() = Some(tx);
+            first_result(&result.map_err(error_to_js)?, array_mode)
+        })
+    }
+
+    /// Commits; rejects if the server rolled back instead.
+    pub fn commit(&self) -> Promise {
+        let cell = self.tx.clone();
+        future_to_promise(async move {
+            take(&cell)?.commit().await.map_err(error_to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Rolls back.
+    pub fn rollback(&self) -> Promise {
+        let cell = self.tx.clone();
+        future_to_promise(async move {
+            take(&cell)?.rollback().await.map_err(error_to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+fn take(cell: &Rc<RefCell<Option<Transaction>>>) -> std::result::Result<Transaction, JsValue> {
+    cell.borrow_mut().take().ok_or_else(|| {
+        error_to_js(Error::from_message(
+            "the transaction is finished or busy: await each statement before the next",
+        ))
+    })
+}
+
+fn statement(sql: String, params: &Array) -> std::result::Result<Statement, JsValue> {
+    let params = values::params_from_js(params).map_err(error_to_js)?;
+    Ok(Statement { sql, params, result_format: crate::proto::types::Format::Text })
+}
+
+fn first_result(results: &[QueryResult], array_mode: bool) -> std::result::Result<JsValue, JsValue> {
+    let empty = QueryResult::default();
+    values::result_to_js(results.last().unwrap_or(&empty), array_mode).map_err(error_to_js)
+}
+
+fn all_results(results: &[QueryResult], array_mode: bool) -> std::result::Result<JsValue, JsValue> {
+    let out = Array::new();
+    for r in results {
+        out.push(&values::result_to_js(r, array_mode).map_err(error_to_js)?);
+    }
+    Ok(out.into())
+}
+
+fn pool_options(config: &mut Config, options: &JsValue) -> Result<PoolOptions> {
+    let number = |key: &str| -> Option<f64> {
+        Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
+    };
+    let millis = |key: &str| number(key).filter(|v| v.is_finite() && *v >= 0.0).map(|v| Duration::from_millis(v as u64));
+    if let Some(t) = millis("connectTimeoutMs") {
+        config.connect_timeout = Some(t);
+    }
+    if let Ok(ssl) = Reflect::get(options, &JsValue::from_str("ssl")) {
+        if let Some(b) = ssl.as_bool() {
+            config.ssl_mode = if b { SslMode::Require } else { SslMode::Disable };
+        } else if let Some(mode) = ssl.as_string() {
+            let parsed = Config::parse(&format!("postgres://u@h/d?sslmode={mode}"))?;
+            config.ssl_mode = parsed.ssl_mode;
+        }
+    }
+    let mut o = PoolOptions::from_config(config);
+    if let Some(max) = number("max") {
+        if !(1.0..=10_000.0).contains(&max) {
+            return Err(Error::config("max must be a number from 1 to 10000"));
+        }
+        o.max = max as usize;
+    }
+    if let Some(t) = millis("idleTimeoutMs") {
+        o.idle_timeout = t;
+    }
+    if let Some(t) = millis("acquireTimeoutMs") {
+        o.acquire_timeout = t;
+    }
+    if let Some(t) = millis("maxLifetimeMs") {
+        o.max_lifetime = Some(t);
+    }
+    if let Some(t) = millis("queryTimeoutMs") {
+        o.client.query_timeout = Some(t);
+    }
+    if let Some(n) = number("maxResultBytes") {
+        o.client.max_result_bytes = n as usize;
+    }
+    Ok(o)
+}
+
+fn connector(transport: &JsValue) -> Result<Rc<dyn Connector>> {
+    let get = |key: &str| Reflect::get(transport, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    match get("kind").as_string().as_deref() {
+        Some("socket") => {
+            let factory: Function = get("factory")
+                .dyn_into()
+                .map_err(|_| Error::config("a socket transport needs a factory function"))?;
+            Ok(Rc::new(JsSocketConnector::new(factory)))
+        }
+        Some("websocket") => {
+            let url = get("url");
+            let source = if let Some(s) = url.as_string() {
+                UrlSource::Template(s)
+            } else if let Some(f) = url.dyn_ref::<Function>() {
+                UrlSource::Function(f.clone())
+            } else {
+                return Err(Error::config(
+                    "webSocketUrl must be a template string like ws://host:port/v2?address={host}:{port} or a function (host, port) => url",
+                ));
+            };
+            let ctor = get("constructor").dyn_into::<Function>().ok();
+            Ok(Rc::new(WebSocketConnector::new(source, ctor)))
+        }
+        _ => Err(Error::config("unknown transport: expected kind 'socket' or 'websocket'")),
+    }
+}
+
+/// Converts an error to the plain object the TS layer turns into `PostgresError` or
+/// `ConnectionError`.
+pub(crate) fn error_to_js(e: Error) -> JsValue {
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
+    };
+    let opt = |v: &Option<String>| v.as_deref().map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
+    set("edgepgError", JsValue::TRUE);
+    set("message", JsValue::from_str(&e.to_string()));
+    set("code", JsValue::from_str(e.code()));
+    set(
+        "outcome",
+        JsValue::from_str(match e.outcome() {
+            crate::error::Outcome::NotExecuted => "not_executed",
+            crate::error::Outcome::Unknown => "unknown",
+        }),
+    );
+    match e.as_db_error() {
+        Some(db) => {
+            set("kind", JsValue::from_str("postgres"));
+            set("message", JsValue::from_str(&db.message));
+            set("severity", JsValue::from_str(&db.severity));
+            set("detail", opt(&db.detail));
+            set("hint", opt(&db.hint));
+            set("position", db.position.map(|p| JsValue::from_f64(p as f64)).unwrap_or(JsValue::UNDEFINED));
+            set("internalPosition", db.internal_position.map(|p| JsValue::from_f64(p as f64)).unwrap_or(JsValue::UNDEFINED));
+            set("internalQuery", opt(&db.internal_query));
+            set("where", opt(&db.where_));
+            set("schema", opt(&db.schema));
+            set("table", opt(&db.table));
+            set("column", opt(&db.column));
+            set("dataType", opt(&db.data_type));
+            set("constraint", opt(&db.constraint));
+            set("file", opt(&db.file));
+            set("line", db.line.map(|l| JsValue::from_f64(l as f64)).unwrap_or(JsValue::UNDEFINED));
+            set("routine", opt(&db.routine));
+        }
+        None => set("kind", JsValue::from_str("connection")),
+    }
+    o.into()
+}

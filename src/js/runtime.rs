@@ -1,0 +1,57 @@
+//! The runtime services on wasm: `Date.now()`, `setTimeout` (unref'd where the host has it, so
+//! a pool's idle timer never keeps Node alive), `spawn_local`, and `crypto.getRandomValues`.
+
+use futures_util::future::LocalBoxFuture;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::{Error, Kind, Result};
+use crate::transport::Runtime;
+
+/// The wasm runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsRuntime;
+
+impl Runtime for JsRuntime {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+
+    fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        let promise = Promise::new(&mut |resolve, _reject| {
+            let global = js_sys::global();
+            let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
+                return;
+            };
+            let Ok(set_timeout) = set_timeout.dyn_into::<Function>() else {
+                return;
+            };
+            let delay = JsValue::from_f64(ms.min(i32::MAX as u64) as f64);
+            if let Ok(handle) = set_timeout.call2(&global, &resolve, &delay) {
+                // Node returns a Timeout object: don't let it hold the process open.
+                if let Ok(unref) = Reflect::get(&handle, &JsValue::from_str("unref"))
+                    && let Some(unref) = unref.dyn_ref::<Function>()
+                {
+                    let _ = unref.call0(&handle);
+                }
+            }
+        });
+        Box::pin(async move {
+            let _ = JsFuture::from(promise).await;
+        })
+    }
+
+    fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
+        wasm_bindgen_futures::spawn_local(task);
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<()> {
+        getrandom::fill(buf).map_err(|e| {
+            Error::new(
+                Kind::Connect,
+                format!("crypto.getRandomValues is not available: {e}"),
+            )
+        })
+    }
+}
