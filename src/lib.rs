@@ -7,6 +7,8 @@ pub mod error;
 pub mod js;
 pub mod pool;
 pub mod proto;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod transport;
 
 pub use driver::{Client, ClientOptions};

@@ -43,7 +43,7 @@ pub struct WasmTransaction {
 #[wasm_bindgen]
 impl WasmPool {
     /// The isolate's pool for `url`, `options` and `transport` (see `js/src/core.ts`).
-    /// `transport` is `{ kind: 'websocket', url, constructor? }` or `{ kind: 'socket', factory }`;
+    /// `transport` is `{ kind: 'websocket', url, webSocket? }` or `{ kind: 'socket', factory }`;
     /// `transportKey` names it in the isolate registry.
     pub fn create(
         url: &str,
@@ -268,7 +268,7 @@ fn connector(transport: &JsValue) -> Result<Rc<dyn Connector>> {
                     "webSocketUrl must be a template string like ws://host:port/v2?address={host}:{port} or a function (host, port) => url",
                 ));
             };
-            let ctor = get("constructor").dyn_into::<Function>().ok();
+            let ctor = get("webSocket").dyn_into::<Function>().ok();
             Ok(Rc::new(WebSocketConnector::new(source, ctor)))
         }
         _ => Err(Error::config("unknown transport: expected kind 'socket' or 'websocket'")),

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "native")]
 pub mod tcp;
+#[cfg(feature = "proxy")]
+pub mod websocket_native;
 
 use futures_util::future::LocalBoxFuture;
 

@@ -1,11 +1,16 @@
 //! `float4` and `float8` text: Postgres' shortest round-trip output (`extra_float_digits=1`,
 //! the default since Postgres 12).
 //!
-//! Postgres prints the shortest digit string that reads back to the same float (Ryu), in fixed
-//! notation when the decimal exponent is in `-4..15` (`-4..6` for `float4`, printf's `%g` rule
-//! for `DBL_DIG`/`FLT_DIG`), otherwise as `d.ddde+XX` with at least two exponent digits. Rust's
-//! `{:e}` yields the same shortest digits except on exact ties, which are fixed up here (see
-//! [`shortest`]); the layout is Postgres'.
+//! Postgres prints the digits its Ryu port picks, in fixed notation when the decimal exponent
+//! is in `-4..15` (`-4..6` for `float4`: printf's `%g` rule for `DBL_DIG`/`FLT_DIG`), otherwise
+//! as `d.ddde+XX` with at least two exponent digits.
+//!
+//! Ryu yields the shortest digits strictly inside the interval of decimals that round to the
+//! float, and of those the closest, ties to even. Rust's `{:e}` yields the shortest digits too
+//! but differs in two corner cases, fixed up here with exact integer arithmetic rather than a
+//! port of Ryu's tables: Postgres builds Ryu without `STRICTLY_SHORTEST`, so a candidate
+//! exactly on the interval's edge is refused (Rust takes it when the mantissa is even), and on
+//! an exact tie Rust rounds up.
 
 use std::fmt;
 
@@ -18,15 +23,15 @@ pub(super) fn fmt_f64(v: f64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         return f.write_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     }
     let bits = v.to_bits();
-    let (fraction, biased) = (bits & ((1 << 52) - 1), ((bits >> 52) & 0x7ff) as i32);
-    let (mantissa, exponent) = match biased {
-        0 => (fraction, -1074),
-        _ => (fraction | 1 << 52, biased - 1075),
-    };
+    let (fraction, biased) = (bits & ((1 << 52) - 1), (bits >> 52) & 0x7ff);
+    let float = Binary::new(fraction, biased, 52, 1075);
     let abs = v.abs();
-    let digits = shortest(&format!("{abs:e}"), mantissa, exponent, |text| {
-        text.parse::<f64>() == Ok(abs)
-    });
+    let digits = float.shortest(
+        &format!("{abs:e}"),
+        |precision| format!("{abs:.precision$e}"),
+        |text| text.parse::<f64>() == Ok(abs),
+        17,
+    );
     layout(v.is_sign_negative(), digits, DBL_DIG, f)
 }
 
@@ -38,16 +43,16 @@ pub(super) fn fmt_f32(v: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if v.is_infinite() {
         return f.write_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
     }
-    let bits = v.to_bits();
-    let (fraction, biased) = (bits & ((1 << 23) - 1), ((bits >> 23) & 0xff) as i32);
-    let (mantissa, exponent) = match biased {
-        0 => (fraction, -149),
-        _ => (fraction | 1 << 23, biased - 150),
-    };
+    let bits = u64::from(v.to_bits());
+    let (fraction, biased) = (bits & ((1 << 23) - 1), (bits >> 23) & 0xff);
+    let float = Binary::new(fraction, biased, 23, 150);
     let abs = v.abs();
-    let digits = shortest(&format!("{abs:e}"), mantissa.into(), exponent, |text| {
-        text.parse::<f32>() == Ok(abs)
-    });
+    let digits = float.shortest(
+        &format!("{abs:e}"),
+        |precision| format!("{abs:.precision$e}"),
+        |text| text.parse::<f32>() == Ok(abs),
+        9,
+    );
     layout(v.is_sign_negative(), digits, FLT_DIG, f)
 }
 
@@ -76,73 +81,141 @@ const DBL_DIG: i32 = 15;
 /// Fixed notation is used for decimal exponents below this for `float4` (`FLT_DIG`).
 const FLT_DIG: i32 = 6;
 
-/// The shortest round-trip digits of a float and the decimal exponent of the first one.
+/// Significant digits and the decimal exponent of the first one: `15` and `-6` for `1.5e-05`.
 struct Shortest {
     digits: String,
     exponent: i32,
 }
 
-/// Turns Rust's shortest scientific form of `|v|` = `mantissa · 2^exponent` (`1.5e-5`) into
-/// Ryu's digits.
-///
-/// Both pick the shortest digit string that reads back as `v`, and of those the closest to
-/// `v`. They differ only when `v` lies exactly halfway between two such strings: Ryu takes the
-/// even one, Rust the upper one. So when Rust's last digit is odd, check with exact integer
-/// arithmetic whether `v` is that midpoint and the lower string also reads back.
-fn shortest(
-    scientific: &str,
+/// A finite float's absolute value as `mantissa · 2^exponent`.
+struct Binary {
     mantissa: u64,
     exponent: i32,
-    reads_back: impl Fn(&str) -> bool,
-) -> Shortest {
-    let (digits, first) = scientific.split_once('e').unwrap_or((scientific, "0"));
-    let digits: String = digits.chars().filter(|&c| c != '.').collect();
-    let first: i32 = first.parse().unwrap_or(0);
-    // The decimal exponent of the last digit.
-    let last = first - (digits.len() as i32 - 1);
-    let lower = match digits.split_at_checked(digits.len().saturating_sub(1)) {
-        Some((head, tail)) if matches!(tail, "1" | "3" | "5" | "7" | "9") => {
-            let below = tail.bytes().map(|d| char::from(d - 1)).collect::<String>();
-            Some(format!("{head}{below}"))
+    /// True at a power of two (other than the smallest): the next float down is closer than
+    /// the next one up, so the interval reaches only half as far down.
+    narrow_below: bool,
+}
+
+impl Binary {
+    fn new(fraction: u64, biased: u64, fraction_bits: u32, bias: i32) -> Binary {
+        // A biased exponent fits 11 bits.
+        let biased = biased as i32;
+        match biased {
+            0 => Binary {
+                mantissa: fraction,
+                exponent: 1 - bias,
+                narrow_below: false,
+            },
+            _ => Binary {
+                mantissa: fraction | 1 << fraction_bits,
+                exponent: biased - bias,
+                narrow_below: fraction == 0 && biased > 1,
+            },
         }
-        _ => None,
-    };
-    let digits = match lower {
-        Some(lower)
-            if is_midpoint(mantissa, exponent, &lower, last)
-                && reads_back(&format!("{lower}e{last}")) =>
-        {
-            lower.trim_end_matches('0').to_owned()
+    }
+
+    /// Ryu's digits, from Rust's shortest form (`scientific`), Rust's correctly rounded form
+    /// with a given number of fraction digits (`exact`), and a parser (`reads_back`).
+    fn shortest(
+        &self,
+        scientific: &str,
+        exact: impl Fn(usize) -> String,
+        reads_back: impl Fn(&str) -> bool,
+        max_digits: usize,
+    ) -> Shortest {
+        let (digits, exponent) = split_scientific(scientific);
+        if self.mantissa == 0 {
+            return Shortest { digits, exponent };
         }
-        _ => digits,
-    };
-    Shortest {
-        digits,
-        exponent: first,
+        let last = exponent - (digits.len() as i32 - 1);
+        if self.on_edge(&digits, last) {
+            // Nothing this short lies strictly inside: take the closest longer digits that do.
+            for precision in digits.len()..max_digits {
+                let (longer, exponent) = split_scientific(&exact(precision));
+                let last = exponent - precision as i32;
+                if reads_back(&format!("{longer}e{last}")) && !self.on_edge(&longer, last) {
+                    let digits = longer.trim_end_matches('0').to_owned();
+                    return Shortest { digits, exponent };
+                }
+            }
+            let (digits, exponent) = split_scientific(&exact(max_digits - 1));
+            return Shortest { digits, exponent };
+        }
+        // On an exact tie Rust rounded up to an odd last digit; Ryu takes the even one below.
+        let lower = match digits.split_at_checked(digits.len().saturating_sub(1)) {
+            Some((head, tail)) if matches!(tail, "1" | "3" | "5" | "7" | "9") => {
+                let below: String = tail.bytes().map(|d| char::from(d - 1)).collect();
+                Some(format!("{head}{below}"))
+            }
+            _ => None,
+        };
+        match lower {
+            Some(lower)
+                if self.is_halfway_above(&lower, last)
+                    && reads_back(&format!("{lower}e{last}"))
+                    && !self.on_edge(&lower, last) =>
+            {
+                let digits = lower.trim_end_matches('0').to_owned();
+                Shortest { digits, exponent }
+            }
+            _ => Shortest { digits, exponent },
+        }
+    }
+
+    /// Whether `digits · 10^last` is exactly an edge of the interval that reads back as this
+    /// float: halfway to the next float up or down.
+    fn on_edge(&self, digits: &str, last: i32) -> bool {
+        let m = u128::from(self.mantissa);
+        let above = (2 * m + 1, self.exponent - 1);
+        let below = match self.narrow_below {
+            true => (4 * m - 1, self.exponent - 2),
+            false => (2 * m - 1, self.exponent - 1),
+        };
+        let Ok(digits) = digits.parse::<u128>() else {
+            return false;
+        };
+        [above, below]
+            .into_iter()
+            .any(|(odd, exponent)| decimal_equals(digits, last, odd, exponent))
+    }
+
+    /// Whether this float is exactly `(lower + ½) · 10^last`.
+    fn is_halfway_above(&self, lower: &str, last: i32) -> bool {
+        let Ok(lower) = lower.parse::<u128>() else {
+            return false;
+        };
+        let zeros = self.mantissa.trailing_zeros();
+        let odd = u128::from(self.mantissa >> zeros);
+        decimal_equals(lower * 10 + 5, last - 1, odd, self.exponent + zeros as i32)
     }
 }
 
-/// Whether `mantissa · 2^exponent` equals `(lower + ½) · 10^last` exactly, that is
-/// `c · 5^last · 2^(last-1)` with the odd `c = 2·lower + 1`.
-fn is_midpoint(mantissa: u64, exponent: i32, lower: &str, last: i32) -> bool {
-    let Ok(lower) = lower.parse::<u64>() else {
-        return false;
-    };
-    if mantissa == 0 {
+/// Whether `digits · 10^decimal_exponent == odd · 2^binary_exponent` exactly (`odd` odd).
+fn decimal_equals(digits: u128, decimal_exponent: i32, odd: u128, binary_exponent: i32) -> bool {
+    if digits == 0 {
         return false;
     }
-    let c = u128::from(lower) * 2 + 1;
-    // Make the mantissa odd so both sides are odd · 2^n.
-    let zeros = mantissa.trailing_zeros();
-    let (odd, exponent) = (u128::from(mantissa >> zeros), exponent + zeros as i32);
-    if exponent != last - 1 {
+    // digits · 10^q = (digits' odd part) · 5^q · 2^(zeros + q): compare both factors.
+    let zeros = digits.trailing_zeros();
+    let digits = digits >> zeros;
+    if zeros as i32 + decimal_exponent != binary_exponent {
         return false;
     }
     let five_pow = |n: u32| 5u128.checked_pow(n);
-    match u32::try_from(last) {
-        Ok(k) => five_pow(k).and_then(|p| p.checked_mul(c)) == Some(odd),
-        Err(_) => five_pow(last.unsigned_abs()).and_then(|p| p.checked_mul(odd)) == Some(c),
+    match u32::try_from(decimal_exponent) {
+        Ok(q) => five_pow(q).and_then(|p| p.checked_mul(digits)) == Some(odd),
+        Err(_) => {
+            five_pow(decimal_exponent.unsigned_abs()).and_then(|p| p.checked_mul(odd))
+                == Some(digits)
+        }
     }
+}
+
+/// Splits Rust's `1.5e-5` into the digits `15` and the exponent of the first, `-5`.
+fn split_scientific(scientific: &str) -> (String, i32) {
+    let (digits, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
+    let digits = digits.chars().filter(|&c| c != '.').collect();
+    (digits, exponent.parse().unwrap_or(0))
 }
 
 /// Lays out the digits the way Postgres' Ryu port does: fixed notation for decimal exponents

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the npm package: the crate for wasm32 → wasm-bindgen (target web) → wasm-opt (npm
+# binaryen; Debian's v108 emits broken modules) → pkg/ → TypeScript → dist/.
+# Downloads nothing but npm packages; wasm-bindgen-cli must match Cargo.lock (scripts/setup.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+cd "$root"
+
+log() { printf '[build] %s\n' "$*" >&2; }
+
+[ -d "$here/node_modules/typescript" ] && [ -d "$here/node_modules/binaryen" ] || {
+  log "npm install (js/)"
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error >&2)
+}
+
+log "cargo build --release --target wasm32-unknown-unknown"
+cargo build --quiet --lib --release --target wasm32-unknown-unknown
+
+log "wasm-bindgen --target web"
+rm -rf pkg
+wasm-bindgen target/wasm32-unknown-unknown/release/edgepg.wasm \
+  --target web --out-dir pkg --out-name edgepg
+
+log "wasm-opt -Oz"
+"$here/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-bulk-memory \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+  pkg/edgepg_bg.wasm -o pkg/edgepg_bg.wasm
+
+log "TypeScript"
+rm -rf "$here/src/wasm" "$here/dist"
+mkdir -p "$here/src/wasm"
+cp pkg/edgepg.js pkg/edgepg.d.ts pkg/edgepg_bg.wasm "$here/src/wasm/"
+(cd "$here" && ./node_modules/.bin/tsc -p tsconfig.json)
+mkdir -p "$here/dist/wasm"
+cp pkg/edgepg.js pkg/edgepg.d.ts pkg/edgepg_bg.wasm "$here/dist/wasm/"
+
+wasm_gz=$(gzip -9c pkg/edgepg_bg.wasm | wc -c)
+js_gz=$(cat pkg/edgepg.js "$here"/dist/core.js "$here"/dist/results.js "$here"/dist/errors.js "$here"/dist/edge.js | gzip -9c | wc -c)
+log "size: edgepg_bg.wasm $(wc -c < pkg/edgepg_bg.wasm) bytes ($wasm_gz gzip); JS $js_gz gzip; total $((wasm_gz + js_gz)) bytes gzip"

@@ -1,0 +1,68 @@
+/** Turns the wasm's bulk result (one JSON text + column kinds) into rows. */
+
+import type { Field, QueryResult } from './types.js';
+
+/** How a column's JSON values are finished (mirrors `ColumnKind` in src/js/values.rs). */
+const enum Kind {
+  Plain = 0,
+  BigInt = 1,
+  Date = 2,
+  Bytes = 3,
+  Float = 4,
+}
+
+interface RawField extends Field {
+  kind: Kind;
+}
+
+/** What the wasm returns for one statement. */
+export interface RawResult {
+  json: string;
+  fields: RawField[];
+  command: string;
+  rowCount: number | null;
+}
+
+export function finish<R>(raw: RawResult, arrayMode: boolean): QueryResult<R> {
+  const rows = JSON.parse(raw.json) as Record<string | number, unknown>[];
+  const special: [string | number, Kind][] = [];
+  raw.fields.forEach((f, i) => {
+    if (f.kind !== Kind.Plain) special.push([arrayMode ? i : f.name, f.kind]);
+  });
+  if (special.length > 0) {
+    for (const row of rows) {
+      for (const [key, kind] of special) {
+        const v = row[key];
+        if (v !== null && v !== undefined) row[key] = convert(v, kind);
+      }
+    }
+  }
+  return {
+    rows: rows as R[],
+    fields: raw.fields.map(({ name, dataTypeID, tableID, columnID }) => ({ name, dataTypeID, tableID, columnID })),
+    command: raw.command,
+    rowCount: raw.rowCount,
+  };
+}
+
+function convert(v: unknown, kind: Kind): unknown {
+  if (Array.isArray(v)) return v.map((e) => (e === null ? null : convert(e, kind)));
+  switch (kind) {
+    case Kind.BigInt:
+      return BigInt(v as string);
+    case Kind.Date:
+      return typeof v === 'number' ? new Date(v) : v;
+    case Kind.Bytes:
+      return hexToBytes(v as string);
+    case Kind.Float:
+      return typeof v === 'string' ? Number(v) : v;
+    default:
+      return v;
+  }
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return out;
+}
