@@ -135,21 +135,52 @@ impl Client {
 
     /// Runs one request and returns one result per statement.
     pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
+        let ready = self.conn.is_ready();
+        if ready {
+            self.check_idle_input();
+        }
         let now = self.runtime.now_ms();
         let id = self.conn.submit(request, now);
+        if ready && !self.flush().await {
+            // The write carrying the whole request failed: the server never got its Sync, so
+            // nothing it might have started can have committed.
+            return self
+                .take(id)
+                .map_err(|e| e.with_outcome(crate::error::Outcome::NotExecuted));
+        }
         self.pump(|c| c.completed.iter().any(|(i, _)| *i == id))
             .await;
         self.take(id)
     }
 
+    /// True when the connection failed because its socket belongs to another request.
+    pub fn is_foreign(&self) -> bool {
+        self.conn
+            .close_reason()
+            .is_some_and(|e| e.kind() == crate::error::Kind::Foreign)
+    }
+
     /// Runs several requests in one write; each answer is independent (an error in one does
     /// not abort the others, unlike statements inside one request).
     pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
+        let ready = self.conn.is_ready();
+        if ready {
+            self.check_idle_input();
+        }
         let now = self.runtime.now_ms();
         let ids: Vec<RequestId> = requests
             .into_iter()
             .map(|r| self.conn.submit(r, now))
             .collect();
+        if ready && !self.flush().await {
+            return ids
+                .into_iter()
+                .map(|id| {
+                    self.take(id)
+                        .map_err(|e| e.with_outcome(crate::error::Outcome::NotExecuted))
+                })
+                .collect();
+        }
         self.pump(|c| {
             ids.iter()
                 .all(|id| c.completed.iter().any(|(i, _)| i == id))
@@ -160,9 +191,11 @@ impl Client {
 
     /// Closes politely (Terminate, then the transport).
     pub async fn close(mut self) {
-        self.conn.close();
-        self.flush().await;
-        self.close_transport().await;
+        if !self.is_foreign() {
+            self.conn.close();
+            self.flush().await;
+            self.close_transport().await;
+        }
     }
 
     /// True when the connection can take another request: open, ready and with nothing
@@ -206,6 +239,19 @@ impl Client {
         self.created_ms
     }
 
+    /// Feeds what arrived while the connection sat idle (a FATAL from a terminated backend, the
+    /// peer's close), so a dead connection is noticed before anything is written to it.
+    fn check_idle_input(&mut self) {
+        self.input.clear();
+        let now = self.runtime.now_ms();
+        match self.transport.try_read(&mut self.input) {
+            None => {}
+            Some(Ok(0)) => self.conn.handle_eof(),
+            Some(Ok(_)) => self.conn.handle_input(&self.input, now),
+            Some(Err(e)) => self.conn.handle_transport_error(e),
+        }
+    }
+
     fn take(&mut self, id: RequestId) -> Result<Vec<QueryResult>> {
         match self.completed.iter().position(|(i, _)| *i == id) {
             Some(at) => self.completed.swap_remove(at).1,
@@ -224,19 +270,19 @@ impl Client {
                 match event {
                     Event::Complete { id, result } => self.completed.push((id, result)),
                     Event::StartTls => {
-                        self.flush().await;
+                        let _ = self.flush().await;
                         match self.transport.start_tls().await {
                             Ok(()) => {
                                 let now = self.runtime.now_ms();
                                 self.conn.handle_tls_established(now);
                             }
-                            Err(e) => self.conn.handle_transport_error(true, e.message()),
+                            Err(e) => self.conn.handle_transport_error(e),
                         }
                     }
                     Event::Ready | Event::Notice(_) | Event::Notification { .. } => {}
                 }
             }
-            self.flush().await;
+            let _ = self.flush().await;
             if self.conn.is_closed() {
                 // Deliver what the failure completed, then release the socket.
                 while let Some(event) = self.conn.poll_event() {
@@ -244,7 +290,9 @@ impl Client {
                         self.completed.push((id, result));
                     }
                 }
-                self.close_transport().await;
+                if !self.is_foreign() {
+                    self.close_transport().await;
+                }
                 return;
             }
             if done(self) {
@@ -267,22 +315,27 @@ impl Client {
             match outcome {
                 Some(Ok(0)) => self.conn.handle_eof(),
                 Some(Ok(_)) => self.conn.handle_input(&self.input, now),
-                Some(Err(e)) => self.conn.handle_transport_error(false, e.message()),
+                Some(Err(e)) => self.conn.handle_transport_error(e),
                 None => self.conn.handle_timeout(now),
             }
         }
     }
 
-    async fn flush(&mut self) {
+    /// Writes what the core has to send; false when the write failed.
+    async fn flush(&mut self) -> bool {
         self.conn.poll_transmit(&mut self.out);
         if self.out.is_empty() || self.transport_closed {
             self.out.clear();
-            return;
+            return true;
         }
         let result = self.transport.write(&self.out).await;
         self.out.clear();
-        if let Err(e) = result {
-            self.conn.handle_transport_error(false, e.message());
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                self.conn.handle_transport_error(e);
+                false
+            }
         }
     }
 

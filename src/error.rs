@@ -61,6 +61,9 @@ pub(crate) enum Kind {
     Aborted,
     /// A message or result exceeded a configured limit.
     TooLarge,
+    /// The socket belongs to another request (Workers): nothing was sent. The pool retries on
+    /// a connection of the current request; callers never see this kind.
+    Foreign,
 }
 
 impl Error {
@@ -153,6 +156,7 @@ impl Error {
             Kind::Tls => "tls",
             Kind::Aborted => "aborted",
             Kind::TooLarge => "too_large",
+            Kind::Foreign => "closed",
         }
     }
 
@@ -169,7 +173,10 @@ impl Error {
     /// True when the connection is gone (closed, reset, or broken by a protocol error); the pool
     /// never lends such a connection again.
     pub fn is_closed(&self) -> bool {
-        matches!(self.0.kind, Kind::Closed | Kind::Protocol | Kind::Connect)
+        matches!(
+            self.0.kind,
+            Kind::Closed | Kind::Protocol | Kind::Connect | Kind::Foreign
+        )
     }
 
     /// True when a deadline passed.

@@ -77,6 +77,16 @@ export function nodeSocket(host: string, port: number): Promise<EdgeSocket> {
           sock.write(data, (e) => (e ? fail(e) : ok()));
         });
       },
+      pending() {
+        if (chunks.length > 0) {
+          const c = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          chunks.length = 0;
+          buffered = 0;
+          sock.resume();
+          return new Uint8Array(c.buffer, c.byteOffset, c.length);
+        }
+        return failure || ended ? null : undefined;
+      },
       read() {
         if (chunks.length === 0 && !failure && !ended) {
           return new Promise((ok, fail) => { waiting = { resolve: ok, reject: fail }; });

@@ -79,6 +79,8 @@ export interface EdgeSocket {
   readonly security: 'plain' | 'starttls' | 'secure';
   write(data: Uint8Array): Promise<void> | void;
   read(): Promise<Uint8Array | null>;
+  /** Optional: what already arrived, synchronously (null: closed; undefined: nothing). */
+  pending?(): Uint8Array | null | undefined;
   startTls(): Promise<void>;
   close(): void;
 }

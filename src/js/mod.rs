@@ -54,12 +54,24 @@ impl WasmPool {
         let mut config = Config::parse(url).map_err(error_to_js)?;
         let pool_options = pool_options(&mut config, options).map_err(error_to_js)?;
         let connector = connector(transport).map_err(error_to_js)?;
-        let pool = Pool::shared(config, pool_options, connector, Rc::new(JsRuntime), transport_key);
+        let pool = Pool::shared(
+            config,
+            pool_options,
+            connector,
+            Rc::new(JsRuntime),
+            transport_key,
+        );
         Ok(WasmPool { pool })
     }
 
     /// Runs one statement; resolves to `{ json, fields, command, rowCount }`.
-    pub fn query(&self, sql: String, params: Array, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+    pub fn query(
+        &self,
+        sql: String,
+        params: Array,
+        #[wasm_bindgen(js_name = arrayMode)] array_mode: bool,
+        scope: f64,
+    ) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move {
             let statement = statement(sql, &params)?;
@@ -73,14 +85,23 @@ impl WasmPool {
 
     /// Runs several statements as one request: one round trip, one implicit transaction.
     /// `queries` is `[{ sql, params }]`; resolves to an array of results.
-    pub fn batch(&self, queries: Array, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+    pub fn batch(
+        &self,
+        queries: Array,
+        #[wasm_bindgen(js_name = arrayMode)] array_mode: bool,
+        scope: f64,
+    ) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move {
             let statements = queries
                 .iter()
                 .map(|q| {
-                    let sql = Reflect::get(&q, &"sql".into())?.as_string().unwrap_or_default();
-                    let params: Array = Reflect::get(&q, &"params".into())?.dyn_into().unwrap_or_default();
+                    let sql = Reflect::get(&q, &"sql".into())?
+                        .as_string()
+                        .unwrap_or_default();
+                    let params: Array = Reflect::get(&q, &"params".into())?
+                        .dyn_into()
+                        .unwrap_or_default();
                     statement(sql, &params)
                 })
                 .collect::<std::result::Result<Vec<_>, JsValue>>()?;
@@ -93,11 +114,22 @@ impl WasmPool {
     }
 
     /// Borrows a connection for a transaction; resolves to a `WasmTransaction`.
-    pub fn begin(&self, #[wasm_bindgen(js_name = arrayMode)] array_mode: bool, scope: f64) -> Promise {
+    pub fn begin(
+        &self,
+        #[wasm_bindgen(js_name = arrayMode)] array_mode: bool,
+        scope: f64,
+    ) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move {
-            let tx = pool.begin_in(ScopeId(scope as u64)).await.map_err(error_to_js)?;
-            Ok(WasmTransaction { tx: Rc::new(RefCell::new(Some(tx))), array_mode }.into())
+            let tx = pool
+                .begin_in(ScopeId(scope as u64))
+                .await
+                .map_err(error_to_js)?;
+            Ok(WasmTransaction {
+                tx: Rc::new(RefCell::new(Some(tx))),
+                array_mode,
+            }
+            .into())
         })
     }
 
@@ -191,10 +223,17 @@ fn take(cell: &Rc<RefCell<Option<Transaction>>>) -> std::result::Result<Transact
 
 fn statement(sql: String, params: &Array) -> std::result::Result<Statement, JsValue> {
     let params = values::params_from_js(params).map_err(error_to_js)?;
-    Ok(Statement { sql, params, result_format: crate::proto::types::Format::Text })
+    Ok(Statement {
+        sql,
+        params,
+        result_format: crate::proto::types::Format::Text,
+    })
 }
 
-fn first_result(results: &[QueryResult], array_mode: bool) -> std::result::Result<JsValue, JsValue> {
+fn first_result(
+    results: &[QueryResult],
+    array_mode: bool,
+) -> std::result::Result<JsValue, JsValue> {
     let empty = QueryResult::default();
     values::result_to_js(results.last().unwrap_or(&empty), array_mode).map_err(error_to_js)
 }
@@ -209,15 +248,25 @@ fn all_results(results: &[QueryResult], array_mode: bool) -> std::result::Result
 
 fn pool_options(config: &mut Config, options: &JsValue) -> Result<PoolOptions> {
     let number = |key: &str| -> Option<f64> {
-        Reflect::get(options, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
+        Reflect::get(options, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_f64())
     };
-    let millis = |key: &str| number(key).filter(|v| v.is_finite() && *v >= 0.0).map(|v| Duration::from_millis(v as u64));
+    let millis = |key: &str| {
+        number(key)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| Duration::from_millis(v as u64))
+    };
     if let Some(t) = millis("connectTimeoutMs") {
         config.connect_timeout = Some(t);
     }
     if let Ok(ssl) = Reflect::get(options, &JsValue::from_str("ssl")) {
         if let Some(b) = ssl.as_bool() {
-            config.ssl_mode = if b { SslMode::Require } else { SslMode::Disable };
+            config.ssl_mode = if b {
+                SslMode::Require
+            } else {
+                SslMode::Disable
+            };
         } else if let Some(mode) = ssl.as_string() {
             let parsed = Config::parse(&format!("postgres://u@h/d?sslmode={mode}"))?;
             config.ssl_mode = parsed.ssl_mode;
@@ -249,7 +298,8 @@ fn pool_options(config: &mut Config, options: &JsValue) -> Result<PoolOptions> {
 }
 
 fn connector(transport: &JsValue) -> Result<Rc<dyn Connector>> {
-    let get = |key: &str| Reflect::get(transport, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    let get =
+        |key: &str| Reflect::get(transport, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
     match get("kind").as_string().as_deref() {
         Some("socket") => {
             let factory: Function = get("factory")
@@ -271,7 +321,9 @@ fn connector(transport: &JsValue) -> Result<Rc<dyn Connector>> {
             let ctor = get("webSocket").dyn_into::<Function>().ok();
             Ok(Rc::new(WebSocketConnector::new(source, ctor)))
         }
-        _ => Err(Error::config("unknown transport: expected kind 'socket' or 'websocket'")),
+        _ => Err(Error::config(
+            "unknown transport: expected kind 'socket' or 'websocket'",
+        )),
     }
 }
 
@@ -282,7 +334,11 @@ pub(crate) fn error_to_js(e: Error) -> JsValue {
     let set = |k: &str, v: JsValue| {
         let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
     };
-    let opt = |v: &Option<String>| v.as_deref().map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map(JsValue::from_str)
+            .unwrap_or(JsValue::UNDEFINED)
+    };
     set("edgepgError", JsValue::TRUE);
     set("message", JsValue::from_str(&e.to_string()));
     set("code", JsValue::from_str(e.code()));
@@ -300,8 +356,18 @@ pub(crate) fn error_to_js(e: Error) -> JsValue {
             set("severity", JsValue::from_str(&db.severity));
             set("detail", opt(&db.detail));
             set("hint", opt(&db.hint));
-            set("position", db.position.map(|p| JsValue::from_f64(p as f64)).unwrap_or(JsValue::UNDEFINED));
-            set("internalPosition", db.internal_position.map(|p| JsValue::from_f64(p as f64)).unwrap_or(JsValue::UNDEFINED));
+            set(
+                "position",
+                db.position
+                    .map(|p| JsValue::from_f64(p as f64))
+                    .unwrap_or(JsValue::UNDEFINED),
+            );
+            set(
+                "internalPosition",
+                db.internal_position
+                    .map(|p| JsValue::from_f64(p as f64))
+                    .unwrap_or(JsValue::UNDEFINED),
+            );
             set("internalQuery", opt(&db.internal_query));
             set("where", opt(&db.where_));
             set("schema", opt(&db.schema));
@@ -310,7 +376,12 @@ pub(crate) fn error_to_js(e: Error) -> JsValue {
             set("dataType", opt(&db.data_type));
             set("constraint", opt(&db.constraint));
             set("file", opt(&db.file));
-            set("line", db.line.map(|l| JsValue::from_f64(l as f64)).unwrap_or(JsValue::UNDEFINED));
+            set(
+                "line",
+                db.line
+                    .map(|l| JsValue::from_f64(l as f64))
+                    .unwrap_or(JsValue::UNDEFINED),
+            );
             set("routine", opt(&db.routine));
         }
         None => set("kind", JsValue::from_str("connection")),

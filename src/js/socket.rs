@@ -43,21 +43,38 @@ impl JsSocketConnector {
 }
 
 impl Connector for JsSocketConnector {
-    fn connect<'a>(&'a self, host: &'a str, port: u16) -> LocalBoxFuture<'a, Result<Box<dyn Transport>>> {
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Box<dyn Transport>>> {
         Box::pin(async move {
             let refused = |e: JsValue| {
-                Error::new(Kind::Connect, format!("could not connect to {host}:{port}: {}", js_message(&e)))
+                Error::new(
+                    Kind::Connect,
+                    format!("could not connect to {host}:{port}: {}", js_message(&e)),
+                )
             };
             let pending = self
                 .factory
-                .call2(&JsValue::NULL, &JsValue::from_str(host), &JsValue::from_f64(port as f64))
+                .call2(
+                    &JsValue::NULL,
+                    &JsValue::from_str(host),
+                    &JsValue::from_f64(port as f64),
+                )
                 .map_err(refused)?;
-            let socket = JsFuture::from(Promise::resolve(&pending)).await.map_err(refused)?;
+            let socket = JsFuture::from(Promise::resolve(&pending))
+                .await
+                .map_err(refused)?;
             let method = |name: &str| -> Result<Function> {
                 Reflect::get(&socket, &JsValue::from_str(name))
                     .ok()
                     .and_then(|f| f.dyn_into::<Function>().ok())
-                    .ok_or_else(|| Error::config(format!("the socket factory returned an object without {name}()")))
+                    .ok_or_else(|| {
+                        Error::config(format!(
+                            "the socket factory returned an object without {name}()"
+                        ))
+                    })
             };
             let security = match Reflect::get(&socket, &JsValue::from_str("security"))
                 .ok()
@@ -68,20 +85,31 @@ impl Connector for JsSocketConnector {
                 Some("starttls") => TransportSecurity::StartTls,
                 _ => TransportSecurity::Plain,
             };
-            Ok(Box::new(JsSocket { write: method("write")?, read: method("read")?, socket, security })
-                as Box<dyn Transport>)
+            Ok(Box::new(JsSocket {
+                write: method("write")?,
+                read: method("read")?,
+                socket,
+                security,
+            }) as Box<dyn Transport>)
         })
     }
 }
 
 impl JsSocket {
-    async fn call(&self, name: &str, f: &Function, arg: Option<&JsValue>) -> std::result::Result<JsValue, JsValue> {
+    async fn call(
+        &self,
+        name: &str,
+        f: &Function,
+        arg: Option<&JsValue>,
+    ) -> std::result::Result<JsValue, JsValue> {
         let _ = name;
         let value = match arg {
             Some(a) => f.call1(&self.socket, a)?,
             None => f.call0(&self.socket)?,
         };
-        if value.is_instance_of::<Promise>() || Reflect::has(&value, &JsValue::from_str("then")).unwrap_or(false) {
+        if value.is_instance_of::<Promise>()
+            || Reflect::has(&value, &JsValue::from_str("then")).unwrap_or(false)
+        {
             JsFuture::from(Promise::resolve(&value)).await
         } else {
             Ok(value)
@@ -97,7 +125,7 @@ impl Transport for JsSocket {
             self.call("write", &self.write, Some(&copy))
                 .await
                 .map(|_| ())
-                .map_err(|e| Error::closed(format!("writing to the server failed: {}", js_message(&e))))
+                .map_err(|e| io_error("writing to the server", &e))
         })
     }
 
@@ -106,18 +134,39 @@ impl Transport for JsSocket {
             let chunk = self
                 .call("read", &self.read, None)
                 .await
-                .map_err(|e| Error::closed(format!("reading from the server failed: {}", js_message(&e))))?;
+                .map_err(|e| io_error("reading from the server", &e))?;
             if chunk.is_null() || chunk.is_undefined() {
                 return Ok(0);
             }
-            let chunk: Uint8Array = chunk
-                .dyn_into()
-                .map_err(|_| Error::protocol("the socket's read() returned something other than a Uint8Array"))?;
+            let chunk: Uint8Array = chunk.dyn_into().map_err(|_| {
+                Error::protocol("the socket's read() returned something other than a Uint8Array")
+            })?;
             let start = buf.len();
             buf.resize(start + chunk.length() as usize, 0);
             chunk.copy_to(&mut buf[start..]);
             Ok(chunk.length() as usize)
         })
+    }
+
+    fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
+        // Optional `pending(): Uint8Array | null | undefined` — what already arrived (null: the
+        // peer closed), synchronously.
+        let f = Reflect::get(&self.socket, &JsValue::from_str("pending"))
+            .ok()?
+            .dyn_into::<Function>()
+            .ok()?;
+        let value = f.call0(&self.socket).ok()?;
+        if value.is_undefined() {
+            return None;
+        }
+        if value.is_null() {
+            return Some(Ok(0));
+        }
+        let chunk: Uint8Array = value.dyn_into().ok()?;
+        let start = buf.len();
+        buf.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut buf[start..]);
+        Some(Ok(chunk.length() as usize))
     }
 
     fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>> {
@@ -129,7 +178,12 @@ impl Transport for JsSocket {
             self.call("startTls", &f, None)
                 .await
                 .map(|_| ())
-                .map_err(|e| Error::new(Kind::Tls, format!("the TLS handshake failed: {}", js_message(&e))))
+                .map_err(|e| {
+                    Error::new(
+                        Kind::Tls,
+                        format!("the TLS handshake failed: {}", js_message(&e)),
+                    )
+                })
         })
     }
 
@@ -145,6 +199,17 @@ impl Transport for JsSocket {
                 let _ = self.call("close", &f, None).await;
             }
         })
+    }
+}
+
+/// A socket failure. Workers refuse I/O on a socket from another request before sending
+/// anything; that becomes `Kind::Foreign`, which the pool handles without surfacing it.
+fn io_error(doing: &str, e: &JsValue) -> Error {
+    let message = js_message(e);
+    if message.contains("on behalf of a different request") {
+        Error::new(Kind::Foreign, "the socket belongs to another request")
+    } else {
+        Error::closed(format!("{doing} failed: {message}"))
     }
 }
 

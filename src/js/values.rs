@@ -39,15 +39,24 @@ pub(crate) enum ColumnKind {
 
 /// Converts JS parameters to protocol parameters.
 pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
-    values.iter().enumerate().map(|(i, v)| param(&v).map_err(|e| {
-        Error::encode(format!("parameter ${}: {}", i + 1, e.message()))
-    })).collect()
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            param(&v).map_err(|e| Error::encode(format!("parameter ${}: {}", i + 1, e.message())))
+        })
+        .collect()
 }
 
 /// Converts one result to `{ json, fields, command, rowCount }`.
 pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsValue> {
-    let mut json = String::with_capacity(result.rows.iter().map(|r| r.byte_len() + 8).sum::<usize>() + 2);
-    let names: Vec<String> = result.columns.iter().map(|c| json_string(&c.name)).collect();
+    let mut json =
+        String::with_capacity(result.rows.iter().map(|r| r.byte_len() + 8).sum::<usize>() + 2);
+    let names: Vec<String> = result
+        .columns
+        .iter()
+        .map(|c| json_string(&c.name))
+        .collect();
     json.push('[');
     for (r, row) in result.rows.iter().enumerate() {
         if r > 0 {
@@ -78,17 +87,28 @@ pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsV
         set(&f, "dataTypeID", &JsValue::from_f64(c.type_oid as f64));
         set(&f, "tableID", &JsValue::from_f64(c.table_oid as f64));
         set(&f, "columnID", &JsValue::from_f64(c.column_id as f64));
-        set(&f, "kind", &JsValue::from_f64(kind_of(c.type_oid) as u8 as f64));
+        set(
+            &f,
+            "kind",
+            &JsValue::from_f64(kind_of(c.type_oid) as u8 as f64),
+        );
         fields.push(&f);
     }
     let out = Object::new();
     set(&out, "json", &JsValue::from_str(&json));
     set(&out, "fields", &fields);
-    set(&out, "command", &JsValue::from_str(result.command.split(' ').next().unwrap_or("")));
+    set(
+        &out,
+        "command",
+        &JsValue::from_str(result.command.split(' ').next().unwrap_or("")),
+    );
     set(
         &out,
         "rowCount",
-        &result.rows_affected.map(|n| JsValue::from_f64(n as f64)).unwrap_or(JsValue::NULL),
+        &result
+            .rows_affected
+            .map(|n| JsValue::from_f64(n as f64))
+            .unwrap_or(JsValue::NULL),
     );
     Ok(out.into())
 }
@@ -106,7 +126,8 @@ fn kind_of(type_oid: Oid) -> ColumnKind {
 /// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON.
 fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Result<()> {
     if format == Format::Text {
-        let text = std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
+        let text =
+            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
         match type_oid {
             oid::INT2 | oid::INT4 | oid::OID if is_integer(text) => {
                 out.push_str(text);
@@ -124,9 +145,21 @@ fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Resu
                 out.push_str(text);
                 return Ok(());
             }
-            oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UUID | oid::NUMERIC
-            | oid::INT8 | oid::DATE | oid::TIME | oid::TIMETZ | oid::INTERVAL | oid::INET
-            | oid::CIDR | oid::FLOAT4 | oid::FLOAT8 => {
+            oid::TEXT
+            | oid::VARCHAR
+            | oid::BPCHAR
+            | oid::NAME
+            | oid::UUID
+            | oid::NUMERIC
+            | oid::INT8
+            | oid::DATE
+            | oid::TIME
+            | oid::TIMETZ
+            | oid::INTERVAL
+            | oid::INET
+            | oid::CIDR
+            | oid::FLOAT4
+            | oid::FLOAT8 => {
                 push_json_string(out, text);
                 return Ok(());
             }
@@ -229,7 +262,11 @@ fn text_of(v: &JsValue, in_array: bool) -> Result<String> {
         });
     }
     if v.is_bigint() {
-        return Ok(String::from(js_sys::BigInt::from(v.clone()).to_string(10).unwrap_or_else(|_| "0".into())));
+        return Ok(String::from(
+            js_sys::BigInt::from(v.clone())
+                .to_string(10)
+                .unwrap_or_else(|_| "0".into()),
+        ));
     }
     if let Some(d) = v.dyn_ref::<Date>() {
         if d.get_time().is_nan() {
@@ -277,7 +314,9 @@ fn text_of(v: &JsValue, in_array: bool) -> Result<String> {
             .and_then(|s| s.as_string())
             .ok_or_else(|| Error::encode("the object cannot be serialized to JSON"));
     }
-    Err(Error::encode("unsupported parameter type (use string, number, bigint, boolean, Date, Uint8Array, array, object or null)"))
+    Err(Error::encode(
+        "unsupported parameter type (use string, number, bigint, boolean, Date, Uint8Array, array, object or null)",
+    ))
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) {
@@ -297,7 +336,9 @@ fn is_integer(s: &str) -> bool {
 fn is_json_number(s: &str) -> bool {
     let body = s.strip_prefix('-').unwrap_or(s);
     body.as_bytes().first().is_some_and(u8::is_ascii_digit)
-        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
 
 fn json_string(s: &str) -> String {

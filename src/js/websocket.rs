@@ -73,11 +73,20 @@ impl WebSocketConnector {
     fn url(&self, host: &str, port: u16) -> Result<String> {
         match &self.url {
             UrlSource::Template(t) => {
-                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
-                Ok(t.replace("{host}", &host).replace("{port}", &port.to_string()))
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                };
+                Ok(t.replace("{host}", &host)
+                    .replace("{port}", &port.to_string()))
             }
             UrlSource::Function(f) => f
-                .call2(&JsValue::NULL, &JsValue::from_str(host), &JsValue::from_f64(port as f64))
+                .call2(
+                    &JsValue::NULL,
+                    &JsValue::from_str(host),
+                    &JsValue::from_f64(port as f64),
+                )
                 .ok()
                 .and_then(|v| v.as_string())
                 .ok_or_else(|| Error::config("webSocketUrl(host, port) must return a string")),
@@ -86,7 +95,11 @@ impl WebSocketConnector {
 }
 
 impl Connector for WebSocketConnector {
-    fn connect<'a>(&'a self, host: &'a str, port: u16) -> LocalBoxFuture<'a, Result<Box<dyn Transport>>> {
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Box<dyn Transport>>> {
         Box::pin(async move {
             let url = self.url(host, port)?;
             let ws: WebSocket = match &self.constructor {
@@ -147,7 +160,8 @@ impl Handlers {
             } else {
                 // A text frame is not Postgres protocol: treat it as a broken stream.
                 let mut st = s.borrow_mut();
-                st.closed.get_or_insert_with(|| "the proxy sent a text frame".into());
+                st.closed
+                    .get_or_insert_with(|| "the proxy sent a text frame".into());
                 wake(&mut st);
                 return;
             };
@@ -168,14 +182,21 @@ impl Handlers {
         let s = state.clone();
         let error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let mut st = s.borrow_mut();
-            st.closed.get_or_insert_with(|| "the WebSocket failed".into());
+            st.closed
+                .get_or_insert_with(|| "the WebSocket failed".into());
             wake(&mut st);
         });
         ws.set_onopen(Some(open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(close.as_ref().unchecked_ref()));
         ws.set_onerror(Some(error.as_ref().unchecked_ref()));
-        Handlers { ws: ws.clone(), _open: open, _message: message, _close: close, _error: error }
+        Handlers {
+            ws: ws.clone(),
+            _open: open,
+            _message: message,
+            _close: close,
+            _error: error,
+        }
     }
 }
 
@@ -224,14 +245,30 @@ impl Transport for WebSocketTransport {
         }))
     }
 
+    fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
+        let mut st = self.state.borrow_mut();
+        if let Some(chunk) = st.chunks.pop_front() {
+            buf.extend_from_slice(&chunk);
+            return Some(Ok(chunk.len()));
+        }
+        st.closed.is_some().then_some(Ok(0))
+    }
+
     fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>> {
         Box::pin(async {
-            Err(Error::new(Kind::Tls, "a WebSocket cannot switch to TLS: use a wss:// URL"))
+            Err(Error::new(
+                Kind::Tls,
+                "a WebSocket cannot switch to TLS: use a wss:// URL",
+            ))
         })
     }
 
     fn security(&self) -> TransportSecurity {
-        if self.secure { TransportSecurity::Secure } else { TransportSecurity::Plain }
+        if self.secure {
+            TransportSecurity::Secure
+        } else {
+            TransportSecurity::Plain
+        }
     }
 
     fn close(&mut self) -> LocalBoxFuture<'_, ()> {
@@ -246,7 +283,10 @@ fn connect_error(url: &str, e: &JsValue) -> Error {
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .unwrap_or_else(|| "invalid URL".into());
-    Error::new(Kind::Connect, format!("could not open the WebSocket to {}: {detail}", redact(url)))
+    Error::new(
+        Kind::Connect,
+        format!("could not open the WebSocket to {}: {detail}", redact(url)),
+    )
 }
 
 /// A URL for messages: scheme, host and path, without user info or query.

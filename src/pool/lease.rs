@@ -15,6 +15,7 @@ pub struct Lease {
     client: Option<Client>,
     scope: ScopeId,
     fresh: bool,
+    used: bool,
 }
 
 /// A transaction on a borrowed connection.
@@ -34,6 +35,67 @@ impl Lease {
             client: Some(client),
             scope,
             fresh,
+            used: false,
+        }
+    }
+
+    /// Runs one request. On the lease's first request, a reused connection that turns out to
+    /// be dead or to belong to another request (the write failed, so the server received
+    /// nothing that could commit) is replaced by a fresh connection and the request retried
+    /// once, transparently. Anything that fails after the server may have acted is returned
+    /// with `outcome() == Unknown`, never retried.
+    pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
+        if !self.retry_possible() {
+            self.used = true;
+            return self.client_mut().run(request).await;
+        }
+        self.used = true;
+        let result = self.client_mut().run(request.clone()).await;
+        match result {
+            Err(e) if retryable(&e) => {
+                self.replace().await?;
+                self.client_mut().run(request).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs several requests in one write (see [`Client::run_pipeline`]), with the same
+    /// first-request retry as [`Lease::run`].
+    pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
+        if !self.retry_possible() {
+            self.used = true;
+            return self.client_mut().run_pipeline(requests).await;
+        }
+        self.used = true;
+        let results = self.client_mut().run_pipeline(requests.clone()).await;
+        if results.iter().all(|r| r.as_ref().is_err_and(retryable)) {
+            if let Err(e) = self.replace().await {
+                return requests.iter().map(|_| Err(e.duplicate())).collect();
+            }
+            return self.client_mut().run_pipeline(requests).await;
+        }
+        results
+    }
+
+    fn retry_possible(&self) -> bool {
+        !self.fresh && !self.used
+    }
+
+    fn client_mut(&mut self) -> &mut Client {
+        self.client.as_mut().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Swaps the dead connection for a fresh one in the same slot.
+    async fn replace(&mut self) -> Result<()> {
+        let old = self.client.take().unwrap_or_else(|| unreachable!());
+        match self.pool.replace(old, self.scope).await {
+            Ok(client) => {
+                self.client = Some(client);
+                self.fresh = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -63,6 +125,11 @@ impl DerefMut for Lease {
     }
 }
 
+/// A failure on a reused connection before the server could act on the request.
+fn retryable(e: &Error) -> bool {
+    e.outcome() == crate::error::Outcome::NotExecuted && (e.is_closed() || e.is_fatal())
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
@@ -84,6 +151,8 @@ impl Transaction {
         if self.begun {
             return self.lease.run(request).await;
         }
+        // BEGIN rides with the first statement; a dead reused connection is replaced before
+        // anything ran (see `Lease::run_pipeline`).
         self.begun = true;
         let mut answers = self
             .lease

@@ -447,6 +447,45 @@ impl Pool {
         }
     }
 
+    /// Replaces a leased connection found dead (or foreign) on its first use by a fresh one,
+    /// keeping its slot; idle siblings of the same scope are likely dead too and are retired.
+    async fn replace(&self, old: Client, scope: ScopeId) -> Result<Client> {
+        {
+            let mut st = self.shared.state.borrow_mut();
+            st.stats.discarded += 1;
+            let (stale, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
+                .into_iter()
+                .partition(|i| i.scope == scope);
+            st.idle = kept;
+            for i in stale {
+                self.discard(&mut st, i.client);
+            }
+        }
+        if !old.is_foreign() {
+            self.shared.runtime.spawn(Box::pin(old.close()));
+        }
+        let mut options = self.shared.options.client.clone();
+        options.hints = self.shared.state.borrow().hints.clone();
+        match Client::open(
+            &self.shared.config,
+            options,
+            &*self.shared.connector,
+            self.shared.runtime.clone(),
+        )
+        .await
+        {
+            Ok(client) => {
+                self.shared.state.borrow_mut().stats.created += 1;
+                Ok(client)
+            }
+            Err(e) => {
+                self.shared.state.borrow_mut().busy -= 1;
+                self.slot_freed();
+                Err(e.with_outcome(Outcome::NotExecuted))
+            }
+        }
+    }
+
     /// Takes a connection back from a lease.
     fn release(&self, client: Client, scope: ScopeId) {
         let now = self.shared.runtime.now_ms();
@@ -505,10 +544,18 @@ impl Pool {
                 .is_none_or(|l| now.saturating_sub(client.created_ms()) < l.as_millis() as u64)
     }
 
-    /// Closes a connection in the background; its slot frees once the socket has closed.
+    /// Closes a connection in the background; its slot frees once the socket has closed. A
+    /// socket of another request (Workers) is dropped without I/O: its runtime closes it.
     fn discard(&self, st: &mut State, client: Client) {
         st.stats.discarded += 1;
         let pool = self.clone();
+        if client.is_foreign() {
+            drop(client);
+            self.shared
+                .runtime
+                .spawn(Box::pin(async move { pool.slot_freed() }));
+            return;
+        }
         self.shared.runtime.spawn(Box::pin(async move {
             client.close().await;
             pool.slot_freed();

@@ -23,7 +23,11 @@ pub(super) fn shared(
     runtime: Rc<dyn Runtime>,
     transport_key: &str,
 ) -> Pool {
-    let key = format!("{}\u{0}{:?}\u{0}{transport_key}", config.cache_key(), options);
+    let key = format!(
+        "{}\u{0}{:?}\u{0}{transport_key}",
+        config.cache_key(),
+        options
+    );
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         if let Some(shared) = pools.get(&key)

@@ -245,17 +245,18 @@ impl Connection {
         )));
     }
 
-    /// The transport failed; `message` says how (never holding credentials).
-    pub fn handle_transport_error(&mut self, kind_is_connect: bool, message: &str) {
+    /// The transport failed with `error` (its message never holds credentials). During the
+    /// handshake a transport failure is reported as a connect failure.
+    pub fn handle_transport_error(&mut self, error: Error) {
         if self.closed.is_some() {
             return;
         }
-        let kind = if kind_is_connect && !matches!(self.phase, Phase::Ready) {
-            Kind::Connect
+        let error = if error.kind() == Kind::Closed && !matches!(self.phase, Phase::Ready) {
+            Error::new(Kind::Connect, error.message().to_string())
         } else {
-            Kind::Closed
+            error
         };
-        self.fail(Error::new(kind, message.to_string()));
+        self.fail(error);
     }
 
     /// The transport now speaks TLS (after [`Event::StartTls`]).
@@ -714,6 +715,8 @@ impl Connection {
                 result: Err(error.duplicate()),
             });
         }
+        // A request written in the write that failed never reached the server: the driver
+        // marks the error NotExecuted in that case (see `Client::run`).
         for (id, _) in self.queued.drain(..) {
             self.events.push_back(Event::Complete {
                 id,

@@ -26,6 +26,14 @@ pub trait Transport {
     /// closed the stream.
     fn read<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> LocalBoxFuture<'a, Result<usize>>;
 
+    /// Bytes that already arrived, without waiting: `Some(Ok(n))` appended `n` bytes (0: the
+    /// peer closed), `None` when nothing is known. Used on checkout to notice a connection the
+    /// server closed while it sat idle, before writing to it.
+    fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
+        let _ = buf;
+        None
+    }
+
     /// Switches the stream to TLS (after the server accepted SSLRequest).
     fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>>;
 

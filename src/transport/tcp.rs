@@ -81,6 +81,28 @@ impl Transport for TcpTransport {
         })
     }
 
+    fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
+        let start = buf.len();
+        buf.resize(start + 64 * 1024, 0);
+        let result = self.stream.try_read(&mut buf[start..]);
+        match result {
+            Ok(n) => {
+                buf.truncate(start + n);
+                Some(Ok(n))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                buf.truncate(start);
+                None
+            }
+            Err(e) => {
+                buf.truncate(start);
+                Some(Err(Error::closed(format!(
+                    "the connection failed while idle: {e}"
+                ))))
+            }
+        }
+    }
+
     fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>> {
         Box::pin(async {
             Err(Error::new(

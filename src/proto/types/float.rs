@@ -233,7 +233,11 @@ fn layout(
         let (head, tail) = digits.split_at_checked(1).unwrap_or((&digits, ""));
         let point = if tail.is_empty() { "" } else { "." };
         let sign = if exponent < 0 { '-' } else { '+' };
-        return write!(f, "{head}{point}{tail}e{sign}{:02}", exponent.unsigned_abs());
+        return write!(
+            f,
+            "{head}{point}{tail}e{sign}{:02}",
+            exponent.unsigned_abs()
+        );
     }
     if exponent < 0 {
         let zeros = "0".repeat(exponent.unsigned_abs() as usize - 1);
@@ -242,7 +246,11 @@ fn layout(
     let int_len = exponent as usize + 1;
     match digits.split_at_checked(int_len) {
         Some((int, frac)) if !frac.is_empty() => write!(f, "{int}.{frac}"),
-        _ => write!(f, "{digits}{}", "0".repeat(int_len.saturating_sub(digits.len()))),
+        _ => write!(
+            f,
+            "{digits}{}",
+            "0".repeat(int_len.saturating_sub(digits.len()))
+        ),
     }
 }
 
@@ -298,6 +306,37 @@ mod tests {
             assert_eq!(Value::Float4(v).to_string(), want);
             let back = decode(oid::FLOAT4, Format::Text, want.as_bytes()).unwrap();
             assert_eq!(back.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn corner_cases_where_postgres_ryu_differs_from_rust() {
+        // (bits, Postgres 15 output): exact ties go to the even digit, and a candidate
+        // exactly on the rounding interval's edge is refused (Ryu without STRICTLY_SHORTEST).
+        let f64_cases: &[(u64, &str)] = &[
+            (0x4310000000000001, "1.1258999068426242e+15"),
+            (0x4310000000000003, "1.1258999068426248e+15"),
+            (0x437a200000000000, "1.1765654026505421e+17"),
+            (0x4357400000000000, "2.6177172834091008e+16"),
+            (0x4340000000000000, "9.007199254740992e+15"),
+            (0x0010000000000000, "2.2250738585072014e-308"),
+            (0x000fffffffffffff, "2.225073858507201e-308"),
+            (0x0000000000000001, "5e-324"),
+        ];
+        for &(bits, want) in f64_cases {
+            assert_eq!(Value::Float8(f64::from_bits(bits)).to_string(), want);
+        }
+        let f32_cases: &[(u32, &str)] = &[
+            (0x4a227f39, "2.6623502e+06"),
+            (0x4a227f3b, "2.6623508e+06"),
+            (0x4cc00000, "1.00663296e+08"),
+            (0x4b800000, "1.6777216e+07"),
+            (0x00800000, "1.1754944e-38"),
+            (0x00000001, "1e-45"),
+            (0x7f7fffff, "3.4028235e+38"),
+        ];
+        for &(bits, want) in f32_cases {
+            assert_eq!(Value::Float4(f32::from_bits(bits)).to_string(), want);
         }
     }
 

@@ -131,10 +131,9 @@ impl fmt::Display for Interval {
 }
 
 fn split_sign(token: &str) -> (bool, &str) {
-    match token.as_bytes().first() {
-        Some(b'-') => (true, &token[1..]),
-        Some(b'+') => (false, &token[1..]),
-        _ => (false, token),
+    match token.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, token.strip_prefix('+').unwrap_or(token)),
     }
 }
 

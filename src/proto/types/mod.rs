@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 pub mod oid;
 
 mod array;
+mod array_literal;
 mod float;
 mod interval;
 mod network;
@@ -125,7 +126,7 @@ pub enum Value {
 pub fn decode(oid: Oid, format: Format, raw: &[u8]) -> Result<Value> {
     if let Some(element) = element_oid(oid) {
         let array = match format {
-            Format::Text => array::decode_text(element, utf8(raw, oid)?)?,
+            Format::Text => array_literal::decode_text(element, utf8(raw, oid)?)?,
             Format::Binary => array::decode_binary(element, raw)?,
         };
         return Ok(Value::Array(array));

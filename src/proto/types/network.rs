@@ -125,13 +125,13 @@ fn fmt_ipv6(octets: &[u8; 16], f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
     let best = best.filter(|&(_, len)| len >= 2);
     for (i, &word) in words.iter().enumerate() {
-        if let Some((start, len)) = best {
-            if (start..start + len).contains(&i) {
-                if i == start {
-                    f.write_char(':')?;
-                }
-                continue;
+        if let Some((start, len)) = best
+            && (start..start + len).contains(&i)
+        {
+            if i == start {
+                f.write_char(':')?;
             }
+            continue;
         }
         if i != 0 {
             f.write_char(':')?;

@@ -202,18 +202,17 @@ fn parse(text: &str) -> Result<Parsed> {
     if ["-infinity", "-inf"].into_iter().any(special) {
         return Ok(Parsed::Special("-Infinity"));
     }
-    let (negative, body) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(at) => {
-            let exponent: i64 = body[at + 1..].parse().map_err(|_| invalid())?;
+    let (mantissa, exponent) = match body.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => {
+            let exponent: i64 = exponent.parse().map_err(|_| invalid())?;
             if exponent.unsigned_abs() > MAX_EXPONENT {
                 return Err(invalid());
             }
-            (&body[..at], exponent)
+            (mantissa, exponent)
         }
         None => (body, 0),
     };

@@ -101,14 +101,14 @@ pub(super) fn parse_uuid(text: &str) -> Option<[u8; 16]> {
     while let Some(byte) = bytes.next() {
         if byte == b'-' {
             // Not first, not last, not doubled, only after a group of four.
-            if digits == 0 || digits % 4 != 0 || bytes.peek().is_none_or(|&b| b == b'-') {
+            if digits == 0 || !digits.is_multiple_of(4) || bytes.peek().is_none_or(|&b| b == b'-') {
                 return None;
             }
             continue;
         }
         let value = hex_value(byte)?;
         let slot = out.get_mut(digits / 2)?;
-        *slot = if digits % 2 == 0 {
+        *slot = if digits.is_multiple_of(2) {
             value << 4
         } else {
             *slot | value

@@ -397,9 +397,9 @@ const MAX_YEAR: i64 = 10_000_000;
 
 /// Parses a UTC offset, `+hh`, `-hh:mm` or `+hh:mm:ss`, into seconds east of UTC.
 fn parse_offset(text: &str) -> Option<i32> {
-    let (sign, rest) = match text.as_bytes().first()? {
-        b'+' => (1, &text[1..]),
-        b'-' => (-1, &text[1..]),
+    let (sign, rest) = match (text.strip_prefix('+'), text.strip_prefix('-')) {
+        (Some(rest), _) => (1, rest),
+        (_, Some(rest)) => (-1, rest),
         _ => return None,
     };
     let mut parts = rest.split(':');
@@ -505,7 +505,10 @@ mod tests {
         assert_eq!(Date::from_ymd(2000, 1, 1), Some(Date(0)));
         assert_eq!(Date::from_ymd(1970, 1, 1), Some(Date(-10_957)));
         assert_eq!(Date(-1).to_ymd(), Some((1999, 12, 31)));
-        assert_eq!(Date::from_ymd(-43, 3, 15).unwrap().to_string(), "0044-03-15 BC");
+        assert_eq!(
+            Date::from_ymd(-43, 3, 15).unwrap().to_string(),
+            "0044-03-15 BC"
+        );
         assert_eq!(Date::from_ymd(2023, 2, 29), None);
         assert_eq!(Date::from_ymd(2024, 4, 31), None);
         assert_eq!(Date::INFINITY.to_ymd(), None);
@@ -518,7 +521,10 @@ mod tests {
     #[test]
     fn unix_micros_and_infinity() {
         assert_eq!(Timestamp(0).unix_micros(), Some(946_684_800_000_000));
-        assert_eq!(Timestamp::from_unix_micros(0), Some(Timestamp(-946_684_800_000_000)));
+        assert_eq!(
+            Timestamp::from_unix_micros(0),
+            Some(Timestamp(-946_684_800_000_000))
+        );
         assert_eq!(Timestamp::INFINITY.unix_micros(), None);
         assert_eq!(Timestamp::NEG_INFINITY.unix_micros(), None);
         assert_eq!(Timestamp(i64::MAX - 1).unix_micros(), None);
@@ -539,7 +545,11 @@ mod tests {
             "0001-12-31 23:59:59.999999 BC"
         );
         let one_ad = decode(oid::TIMESTAMP, Format::Text, b"0001-01-01 00:00:00").unwrap();
-        let one_bc = decode(oid::TIMESTAMP, Format::Text, b"0001-12-31 23:59:59.999999 BC");
+        let one_bc = decode(
+            oid::TIMESTAMP,
+            Format::Text,
+            b"0001-12-31 23:59:59.999999 BC",
+        );
         match (one_ad, one_bc.unwrap()) {
             (Value::Timestamp(ad), Value::Timestamp(bc)) => assert_eq!(ad.0 - bc.0, 1),
             other => panic!("{other:?}"),
@@ -571,7 +581,11 @@ mod tests {
                     _ => Value::TimestampTz(Timestamp(micros)),
                 };
                 let text = value.to_string();
-                assert_eq!(decode(oid, Format::Text, text.as_bytes()).unwrap(), value, "{text}");
+                assert_eq!(
+                    decode(oid, Format::Text, text.as_bytes()).unwrap(),
+                    value,
+                    "{text}"
+                );
             }
         }
         for days in [i32::MIN + 1, i32::MAX - 1, 0] {
@@ -605,30 +619,64 @@ mod tests {
     #[test]
     fn malformed_temporals_are_errors() {
         for bad in [
-            "", "2024-13-01", "2024-00-10", "2024-01-32", "0000-01-01", "2024-01", "2024-01-02-03",
-            "2024/01/02", "2024-01-02 AD", "-2024-01-02", "Infinity", "2024-01-02 BC BC",
+            "",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-01-32",
+            "0000-01-01",
+            "2024-01",
+            "2024-01-02-03",
+            "2024/01/02",
+            "2024-01-02 AD",
+            "-2024-01-02",
+            "Infinity",
+            "2024-01-02 BC BC",
             "99999999-01-01",
         ] {
             assert!(rejects(oid::DATE, bad), "date {bad:?}");
         }
-        for bad in ["", "24:00:01", "25:00:00", "12:60:00", "12:00:60", "12:00", "12:00:00.1234567",
-            "12:00:00.", "12:00:00+02", "-01:00:00", "12:00:00:00"]
-        {
+        for bad in [
+            "",
+            "24:00:01",
+            "25:00:00",
+            "12:60:00",
+            "12:00:60",
+            "12:00",
+            "12:00:00.1234567",
+            "12:00:00.",
+            "12:00:00+02",
+            "-01:00:00",
+            "12:00:00:00",
+        ] {
             assert!(rejects(oid::TIME, bad), "time {bad:?}");
         }
-        for bad in ["03:04:05", "03:04:05+16", "03:04:05+02:60", "03:04:05+", "03:04:05+2x",
-            "03:04:05+02:00:00:00"]
-        {
+        for bad in [
+            "03:04:05",
+            "03:04:05+16",
+            "03:04:05+02:60",
+            "03:04:05+",
+            "03:04:05+2x",
+            "03:04:05+02:00:00:00",
+        ] {
             assert!(rejects(oid::TIMETZ, bad), "timetz {bad:?}");
         }
-        for bad in ["2024-01-02", "2024-01-02 24:00:00", "2024-01-02T03:04:05", "2024-01-02 03:04:05+00",
-            "2024-01-02  03:04:05", "300000000-01-01 00:00:00", "294277-01-01 00:00:00 junk"]
-        {
+        for bad in [
+            "2024-01-02",
+            "2024-01-02 24:00:00",
+            "2024-01-02T03:04:05",
+            "2024-01-02 03:04:05+00",
+            "2024-01-02  03:04:05",
+            "300000000-01-01 00:00:00",
+            "294277-01-01 00:00:00 junk",
+        ] {
             assert!(rejects(oid::TIMESTAMP, bad), "timestamp {bad:?}");
         }
-        for bad in ["2024-01-02 03:04:05", "2024-01-02 03:04:05 UTC", "2024-01-02 03:04:05+16",
-            "2024-01-02 03:04:05+00 AD"]
-        {
+        for bad in [
+            "2024-01-02 03:04:05",
+            "2024-01-02 03:04:05 UTC",
+            "2024-01-02 03:04:05+16",
+            "2024-01-02 03:04:05+00 AD",
+        ] {
             assert!(rejects(oid::TIMESTAMPTZ, bad), "timestamptz {bad:?}");
         }
     }
