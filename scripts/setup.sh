@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, skipping what is already there (idempotent).
+# Only package registries are used (apt, crates.io, npm): nothing is downloaded from vendors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,10 +11,25 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
   rustup target add wasm32-unknown-unknown >&2
 fi
 
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  log "installing wasm-bindgen-cli $want (about 5 minutes, once)"
+  # Without --locked: the locked webpki-roots is missing from the registry mirror.
+  cargo install wasm-bindgen-cli --version "$want" >&2
+fi
+if ! command -v wasm-pack >/dev/null; then
+  log "installing wasm-pack (about 3 minutes, once)"
+  cargo install wasm-pack >&2
+fi
+
 missing=()
 command -v psql >/dev/null || missing+=(postgresql-client)
-[ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
-command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} with apt"
   export DEBIAN_FRONTEND=noninteractive

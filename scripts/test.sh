@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "toolchain"
 scripts/setup.sh
 
-step "stack (Postgres + PgBouncer)"
+step "stack (Postgres, PgBouncer, WebSocket proxy)"
 eval "$(scripts/stack.sh up)"
 
 step "purity check of the protocol core"
@@ -26,7 +26,10 @@ cargo build --lib --target wasm32-unknown-unknown
 step "unit tests"
 cargo test --lib --features native
 
-step "integration tests against the stack"
-cargo test --features native --test connect --test query --test types --test pool -- --test-threads=2
+step "integration tests against the stack (native TCP and the WebSocket proxy)"
+cargo test --features native,proxy --test connect --test query --test types --test pool --test proxy -- --test-threads=2
+
+step "wasm in headless Chromium through the proxy (wasm-pack test)"
+CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome -- --test browser
 
 step "all tests passed"
