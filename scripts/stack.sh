@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # edgepg test stack: a throwaway PostgreSQL cluster plus PgBouncer (transaction mode),
-# both from Debian packages, both bound to 127.0.0.1 only. No systemd, no docker.
+# both from Debian packages, and edgepg's WebSocket proxy (edgepg-proxy, built from this
+# repo) in front of both; all bound to 127.0.0.1 only. No systemd, no docker.
 #
 #   scripts/stack.sh up            start (or reuse) the stack, then print the env
 #   scripts/stack.sh env           print `export` lines:  eval "$(scripts/stack.sh env)"
@@ -11,7 +12,9 @@
 # Knobs (environment): EDGEPG_STACK_DIR (/tmp/edgepg-stack), EDGEPG_PG_PORT (55432),
 # EDGEPG_BOUNCER_PORT (56432), EDGEPG_PG_BIN (PostgreSQL bin dir, default: newest under
 # /usr/lib/postgresql, 15 preferred), EDGEPG_STACK_USER (OS user that runs the servers
-# when invoked as root; default postgres).
+# when invoked as root; default postgres), EDGEPG_PROXY_PORT (58080), EDGEPG_PROXY_BIN (a
+# prebuilt edgepg-proxy; default: built here with cargo on every `up`, a no-op when
+# nothing changed).
 #
 # Messages go to stderr prefixed "[stack]"; only the env lines go to stdout.
 set -euo pipefail
@@ -22,6 +25,7 @@ set -euo pipefail
 STACK_DIR="${EDGEPG_STACK_DIR:-/tmp/edgepg-stack}"
 PG_PORT="${EDGEPG_PG_PORT:-55432}"
 BOUNCER_PORT="${EDGEPG_BOUNCER_PORT:-56432}"
+PROXY_PORT="${EDGEPG_PROXY_PORT:-58080}"
 STACK_USER="${EDGEPG_STACK_USER:-postgres}"
 WAIT_SECS=30
 
@@ -33,10 +37,12 @@ unset _v
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
-for _p in "$PG_PORT" "$BOUNCER_PORT"; do
+for _p in "$PG_PORT" "$BOUNCER_PORT" "$PROXY_PORT"; do
   [[ "$_p" =~ ^[0-9]+$ ]] && (( _p > 0 && _p < 65536 )) || die "bad port: $_p"
 done
 [[ "$PG_PORT" != "$BOUNCER_PORT" ]] || die "EDGEPG_PG_PORT and EDGEPG_BOUNCER_PORT are equal"
+[[ "$PROXY_PORT" != "$PG_PORT" && "$PROXY_PORT" != "$BOUNCER_PORT" ]] \
+  || die "EDGEPG_PROXY_PORT equals the PostgreSQL or PgBouncer port"
 unset _p
 
 case "$STACK_DIR" in /*) ;; *) STACK_DIR="$PWD/$STACK_DIR" ;; esac
@@ -54,7 +60,13 @@ BNC_INI="$BNC_DIR/pgbouncer.ini"
 BNC_USERS="$BNC_DIR/userlist.txt"
 BNC_LOG="$BNC_DIR/pgbouncer.log"
 BNC_PID="$BNC_DIR/pgbouncer.pid"
+PROXY_DIR="$STACK_DIR/proxy"
+PROXY_LOG="$PROXY_DIR/edgepg-proxy.log"
+PROXY_PID="$PROXY_DIR/edgepg-proxy.pid"
+PROXY_STAMP="$PROXY_DIR/started-with"    # binary + flags of the running proxy
+PROXY_BUILD_LOG="$PROXY_DIR/build.log"
 ENV_FILE="$STACK_DIR/env.sh"
+REPO_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,20 +515,161 @@ ensure_pgbouncer() {
 }
 
 # ---------------------------------------------------------------------------------------
-# Extra services (placeholder)
+# Extra services: the WebSocket proxy
 # ---------------------------------------------------------------------------------------
-# >>> EXTRA SERVICES GO HERE <<<
-# A WebSocket proxy (WebSocket <-> TCP, for the wasm/edge builds of the driver) will be
-# started here, in front of PgBouncer (127.0.0.1:$BOUNCER_PORT) and Postgres
-# (127.0.0.1:$PG_PORT). Conventions to follow when filling it in:
-#   - keep its pidfile/logfile under $STACK_DIR, start it backgrounded, wait until it
-#     accepts connections (max $WAIT_SECS s; tail its log on failure);
-#   - stop it in stop_extra_services (called first by `down`), check it in
-#     status_extra_services, and add its URLs/ports to env_lines.
-# Called by `up` after Postgres and PgBouncer are ready. No-op for now.
-start_extra_services() { :; }
-stop_extra_services() { :; }
-status_extra_services() { return 0; }   # return 1 if an extra service is down
+# edgepg-proxy (WebSocket <-> TCP, for the wasm/edge builds of the driver) in front of
+# PgBouncer and Postgres: ws://127.0.0.1:$PROXY_PORT/v2?address=127.0.0.1:<port>. Runs as
+# the invoking user, daemonized (setsid + nohup); pid file and log in $PROXY_DIR.
+PROXY_ARGS=(--listen "127.0.0.1:$PROXY_PORT"
+            --allow "127.0.0.1:$BOUNCER_PORT" --allow "127.0.0.1:$PG_PORT")
+
+# Where cargo puts the release binary (CARGO_TARGET_DIR is honoured, relative to the repo).
+proxy_default_bin() {
+  local target="${CARGO_TARGET_DIR:-target}"
+  case "$target" in /*) ;; *) target="$REPO_DIR/$target" ;; esac
+  echo "$target/release/edgepg-proxy"
+}
+
+# Sets PROXY_BIN. Runs cargo every time (a no-op when the sources did not change); when the
+# build fails but an older binary exists (someone's file may be mid-edit), that one is used.
+proxy_build() {
+  if [[ -n "${EDGEPG_PROXY_BIN:-}" ]]; then
+    [[ -x "$EDGEPG_PROXY_BIN" ]] || die "EDGEPG_PROXY_BIN=$EDGEPG_PROXY_BIN is not an executable"
+    PROXY_BIN="$EDGEPG_PROXY_BIN"
+    return 0
+  fi
+  PROXY_BIN="$(proxy_default_bin)"
+  if ! command -v cargo >/dev/null; then
+    [[ -x "$PROXY_BIN" ]] || die "cargo not found and no $PROXY_BIN (set EDGEPG_PROXY_BIN)"
+    log "cargo not found: using the existing $PROXY_BIN"
+    return 0
+  fi
+  log "edgepg-proxy: cargo build --release --features proxy (log: $PROXY_BUILD_LOG)"
+  if (cd "$REPO_DIR" && CARGO_TERM_COLOR=never \
+        cargo build --release --features proxy --bin edgepg-proxy 9>&-) \
+       >"$PROXY_BUILD_LOG" 2>&1; then
+    [[ -x "$PROXY_BIN" ]] \
+      || die "cargo built edgepg-proxy but it is not at $PROXY_BIN (a cargo target-dir setting?): set EDGEPG_PROXY_BIN"
+  elif [[ -x "$PROXY_BIN" ]]; then
+    tail_log "$PROXY_BUILD_LOG"
+    log "WARNING: building edgepg-proxy failed; using the existing, possibly older $PROXY_BIN"
+  else
+    tail_log "$PROXY_BUILD_LOG"
+    die "building edgepg-proxy failed"
+  fi
+}
+
+# Alive, not a zombie, and really edgepg-proxy.
+proxy_pid() {
+  local pid
+  [[ -f "$PROXY_PID" ]] || return 1
+  pid="$(tr -dc '0-9' <"$PROXY_PID")"
+  [[ -n "$pid" ]] && proc_alive "$pid" \
+    && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == edgepg-proxy ]] || return 1
+  echo "$pid"
+}
+
+# What the running proxy was started from: restart when the binary's content or the flags
+# change (a rebuild that produced the same bytes keeps the running proxy).
+proxy_stamp() {
+  local sum
+  sum="$(sha256sum -- "$PROXY_BIN")"
+  printf '%s %s' "${sum%% *}" "${PROXY_ARGS[*]}"
+}
+
+# An upgrade request without ?address= must get the proxy's 400 (it relays nothing, so
+# it touches neither PgBouncer nor Postgres); anything else is not our proxy answering.
+proxy_probe() {
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  timeout 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET /v2 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c3RhY2suc2ggcHJvYmUgIQ==\r\n\r\n" >&3
+    IFS= read -r line <&3 && [[ "$line" == "HTTP/1.1 400"* ]]
+  ' _ "$PROXY_PORT" 2>/dev/null
+}
+
+proxy_wait_ready() {
+  local pid="$1" deadline=$((SECONDS + WAIT_SECS))
+  until proxy_probe; do
+    if ! proc_alive "$pid"; then
+      tail_log "$PROXY_LOG"
+      die "edgepg-proxy exited during startup"
+    fi
+    if (( SECONDS >= deadline )); then
+      tail_log "$PROXY_LOG"
+      die "edgepg-proxy did not answer on 127.0.0.1:$PROXY_PORT within ${WAIT_SECS}s"
+    fi
+    sleep 0.1
+  done
+}
+
+proxy_start() {
+  rm -f -- "$PROXY_PID"   # stale (proxy_pid found no live proxy behind it)
+  if port_in_use "$PROXY_PORT"; then
+    die "port $PROXY_PORT is already in use by something else (set EDGEPG_PROXY_PORT)"
+  fi
+  log "starting edgepg-proxy on 127.0.0.1:$PROXY_PORT (log: $PROXY_LOG)"
+  # A background child of a non-interactive shell is no process-group leader, so setsid
+  # does not fork and $! is the proxy itself. Log to a file, not a pipe of ours.
+  (cd / && exec setsid nohup "$PROXY_BIN" "${PROXY_ARGS[@]}" \
+     </dev/null >>"$PROXY_LOG" 2>&1 9>&-) &
+  local pid=$!
+  printf '%s\n' "$pid" >"$PROXY_PID"
+  proxy_stamp >"$PROXY_STAMP"
+  proxy_wait_ready "$pid"
+}
+
+proxy_stop() {
+  local pid i
+  pid="$(proxy_pid)" || { rm -f -- "$PROXY_PID"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do proc_alive "$pid" || break; sleep 0.1; done
+  if proc_alive "$pid"; then
+    log "edgepg-proxy ($pid) ignored SIGTERM for 10s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f -- "$PROXY_PID"
+}
+
+# Called by `up` after Postgres and PgBouncer are ready.
+start_extra_services() {
+  mkdir -p "$PROXY_DIR"
+  proxy_build
+  local pid
+  if pid="$(proxy_pid)"; then
+    if [[ "$(cat "$PROXY_STAMP" 2>/dev/null)" != "$(proxy_stamp)" ]]; then
+      log "edgepg-proxy binary or flags changed: restarting it"
+      proxy_stop; proxy_start
+    elif proxy_probe; then
+      log "edgepg-proxy already running on 127.0.0.1:$PROXY_PORT (pid $pid, reusing)"
+    else
+      log "edgepg-proxy (pid $pid) does not answer: restarting it"
+      proxy_stop; proxy_start
+    fi
+  else
+    proxy_start
+  fi
+}
+
+# Called first by `down`.
+stop_extra_services() {
+  if proxy_pid >/dev/null; then
+    log "stopping edgepg-proxy (pid $(proxy_pid))"
+    proxy_stop
+  fi
+}
+
+status_extra_services() {
+  local pid
+  if ! pid="$(proxy_pid)"; then
+    log "WS proxy:   NOT running"; return 1
+  fi
+  if proxy_probe; then
+    log "WS proxy:   running on ws://127.0.0.1:$PROXY_PORT/v2, allows 127.0.0.1:$BOUNCER_PORT and 127.0.0.1:$PG_PORT (pid $pid)"
+  else
+    log "WS proxy:   process $pid alive but 127.0.0.1:$PROXY_PORT does not answer"; return 1
+  fi
+}
 
 # ---------------------------------------------------------------------------------------
 # commands
@@ -534,6 +687,8 @@ export EDGEPG_URL_MD5='postgres://edgepg_md5:md5_pw@$h:$PG_PORT/$db'
 export EDGEPG_URL_SCRAM='postgres://edgepg_scram:scram_pw@$h:$PG_PORT/$db'
 export EDGEPG_URL_BOUNCER='postgres://edgepg_scram:scram_pw@$h:$BOUNCER_PORT/$db'
 export EDGEPG_URL_BOUNCER_ADMIN='postgres://edgepg_admin:admin_pw@$h:$BOUNCER_PORT/$db'
+export EDGEPG_PROXY_PORT='$PROXY_PORT'
+export EDGEPG_WS_URL='ws://$h:$PROXY_PORT/v2'
 EOF
 }
 
@@ -550,7 +705,7 @@ cmd_up() {
   content="# Generated by scripts/stack.sh up; source it or eval \"\$(scripts/stack.sh env)\"
 $(env_lines)"
   write_if_changed "$ENV_FILE" "$content" 644 || true
-  log "up: PostgreSQL 127.0.0.1:$PG_PORT, PgBouncer 127.0.0.1:$BOUNCER_PORT (transaction mode), dir $STACK_DIR"
+  log "up: PostgreSQL 127.0.0.1:$PG_PORT, PgBouncer 127.0.0.1:$BOUNCER_PORT (transaction mode), WebSocket proxy 127.0.0.1:$PROXY_PORT, dir $STACK_DIR"
   env_lines
 }
 

@@ -134,14 +134,14 @@ async fn run(options: Options) -> ExitCode {
     tokio::spawn(signals.forward(count_tx));
     let mut first = count_rx.clone();
     let mut second = count_rx;
-    tokio::select! {
-        () = serve(listener, config, async move { let _ = first.wait_for(|n| *n >= 1).await; }) => {
-            log_line(format_args!("{} edgepg-proxy: stopped", timestamp_now()));
-        }
-        _ = second.wait_for(|n| *n >= 2) => {
-            log_line(format_args!("{} edgepg-proxy: second signal: exiting now", timestamp_now()));
-        }
-    }
+    let first_signal = async move {
+        let _ = first.wait_for(|n| *n >= 1).await;
+    };
+    let ended = tokio::select! {
+        () = serve(listener, config, first_signal) => "stopped",
+        _ = second.wait_for(|n| *n >= 2) => "second signal: exiting now",
+    };
+    log_line(format_args!("{} edgepg-proxy: {ended}", timestamp_now()));
     ExitCode::SUCCESS
 }
 

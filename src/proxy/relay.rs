@@ -36,6 +36,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a close handshake (or an error response) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// The same during a shutdown: well within the server's grace, so every connection still
+/// logs its line (an idle client only answers the close when it next reads).
+const SHUTDOWN_CLOSE_GRACE: Duration = Duration::from_millis(500);
+
 /// The largest upstream read, hence the largest frame sent to the client.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -96,6 +100,7 @@ async fn relay(
 ) -> (&'static str, Option<String>) {
     // 1. The upgrade; the callback decides the upstream before answering.
     let mut decision: Option<Result<Upstream, Refusal>> = None;
+    #[allow(clippy::result_large_err)] // the signature tungstenite's `Callback` requires
     let callback = |request: &Request, response: Response| {
         let choice = choose_upstream(
             request.uri().query(),
@@ -156,35 +161,25 @@ async fn relay(
     let connected = tokio::select! {
         result = connect => result,
         () = shutdown(stopped) => {
-            close(&mut ws_tx, &mut ws_rx, CloseCode::Away, "proxy shutting down").await;
+            let (code, reason) = (CloseCode::Away, "proxy shutting down");
+            close(&mut ws_tx, &mut ws_rx, code, reason, SHUTDOWN_CLOSE_GRACE).await;
             return ("shutdown", Some("while connecting upstream".into()));
         }
     };
-    let upstream_stream = match connected {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            close(
-                &mut ws_tx,
-                &mut ws_rx,
-                CloseCode::Error,
-                "upstream unreachable",
-            )
-            .await;
-            return ("upstream-unreachable", Some(e.to_string()));
-        }
-        Err(_) => {
-            close(
-                &mut ws_tx,
-                &mut ws_rx,
-                CloseCode::Error,
-                "upstream unreachable",
-            )
-            .await;
-            let secs = config.connect_timeout.as_secs_f64();
-            return (
-                "upstream-unreachable",
-                Some(format!("no answer within {secs}s")),
-            );
+    let failure = match connected {
+        Ok(Ok(upstream_stream)) => Ok(upstream_stream),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {}s",
+            config.connect_timeout.as_secs_f64()
+        )),
+    };
+    let upstream_stream = match failure {
+        Ok(s) => s,
+        Err(detail) => {
+            let (code, reason) = (CloseCode::Error, "upstream unreachable");
+            close(&mut ws_tx, &mut ws_rx, code, reason, CLOSE_GRACE).await;
+            return ("upstream-unreachable", Some(detail));
         }
     };
     let _ = upstream_stream.set_nodelay(true);
@@ -203,79 +198,105 @@ async fn relay(
     report.bytes_down = down_bytes.load(Ordering::Relaxed);
 
     // 4. The close.
-    match ending {
-        Ending::Up(UpEnd::ClientClosed(code)) => {
-            let _ = tcp_tx.shutdown().await;
-            // Sends the close reply tungstenite queued.
+    let plan = plan_close(ending);
+    if plan.shutdown_upstream {
+        let _ = tcp_tx.shutdown().await;
+    }
+    match plan.close {
+        Closing::Drop => {}
+        // tungstenite queued the reply to the client's close frame: flush it.
+        Closing::Reply => {
             let _ = tokio::time::timeout(CLOSE_GRACE, ws_tx.close()).await;
-            ("client-close", code.map(|c| format!("code {c}")))
         }
-        Ending::Up(UpEnd::ClientEof) => {
-            let _ = tcp_tx.shutdown().await;
-            ("client-eof", None)
+        Closing::Send(code, reason, grace) => {
+            close(&mut ws_tx, &mut ws_rx, code, reason, grace).await;
         }
-        Ending::Up(UpEnd::ClientError(WsError::Capacity(e))) => {
-            let _ = tcp_tx.shutdown().await;
-            close(&mut ws_tx, &mut ws_rx, CloseCode::Size, "message too big").await;
-            ("too-big", Some(e.to_string()))
+    }
+    (plan.end, plan.detail)
+}
+
+/// How a connection is wound down once the relay stopped.
+#[derive(Debug, PartialEq)]
+struct ClosePlan {
+    /// The log's `end=` token.
+    end: &'static str,
+    detail: Option<String>,
+    /// Send FIN upstream (when the client side ended, so the server sees EOF).
+    shutdown_upstream: bool,
+    close: Closing,
+}
+
+#[derive(Debug, PartialEq)]
+enum Closing {
+    /// The WebSocket is gone: just drop it.
+    Drop,
+    /// Answer the client's close frame.
+    Reply,
+    /// Send this close frame and wait (at most this long) for the client's answer.
+    Send(CloseCode, &'static str, Duration),
+}
+
+fn plan_close(ending: Ending) -> ClosePlan {
+    let plan = |end, detail, shutdown_upstream, close| ClosePlan {
+        end,
+        detail,
+        shutdown_upstream,
+        close,
+    };
+    let send = |code, reason| Closing::Send(code, reason, CLOSE_GRACE);
+    match ending {
+        Ending::Up(UpEnd::ClientClosed(code)) => plan(
+            "client-close",
+            code.map(|c| format!("code {c}")),
+            true,
+            Closing::Reply,
+        ),
+        Ending::Up(UpEnd::ClientEof) => plan("client-eof", None, true, Closing::Drop),
+        Ending::Up(UpEnd::ClientError(WsError::Capacity(e))) => plan(
+            "too-big",
+            Some(e.to_string()),
+            true,
+            send(CloseCode::Size, "message too big"),
+        ),
+        Ending::Up(UpEnd::ClientError(e @ WsError::Protocol(_))) => plan(
+            "client-error",
+            Some(e.to_string()),
+            true,
+            send(CloseCode::Protocol, "protocol error"),
+        ),
+        Ending::Up(UpEnd::ClientError(e)) | Ending::Down(DownEnd::ClientError(e)) => {
+            plan("client-error", Some(e.to_string()), true, Closing::Drop)
         }
-        Ending::Up(UpEnd::ClientError(e)) => {
-            let _ = tcp_tx.shutdown().await;
-            if matches!(e, WsError::Protocol(_)) {
-                close(
-                    &mut ws_tx,
-                    &mut ws_rx,
-                    CloseCode::Protocol,
-                    "protocol error",
-                )
-                .await;
-            }
-            ("client-error", Some(e.to_string()))
-        }
-        Ending::Up(UpEnd::TextFrame) => {
-            let _ = tcp_tx.shutdown().await;
-            close(
-                &mut ws_tx,
-                &mut ws_rx,
-                CloseCode::Unsupported,
-                "binary frames only",
-            )
-            .await;
-            ("text-frame", None)
-        }
-        Ending::Up(UpEnd::UpstreamWriteFailed(e)) => {
-            close(
-                &mut ws_tx,
-                &mut ws_rx,
-                CloseCode::Error,
-                "upstream write failed",
-            )
-            .await;
-            ("upstream-error", Some(e.to_string()))
-        }
-        Ending::Down(DownEnd::UpstreamEof) => {
-            close(&mut ws_tx, &mut ws_rx, CloseCode::Normal, "upstream closed").await;
-            ("upstream-eof", None)
-        }
-        Ending::Down(DownEnd::UpstreamError(e)) => {
-            close(&mut ws_tx, &mut ws_rx, CloseCode::Error, "upstream error").await;
-            ("upstream-error", Some(e.to_string()))
-        }
-        Ending::Down(DownEnd::ClientError(e)) => {
-            let _ = tcp_tx.shutdown().await;
-            ("client-error", Some(e.to_string()))
-        }
-        Ending::Shutdown => {
-            let _ = tcp_tx.shutdown().await;
-            close(
-                &mut ws_tx,
-                &mut ws_rx,
-                CloseCode::Away,
-                "proxy shutting down",
-            )
-            .await;
-            ("shutdown", None)
-        }
+        Ending::Up(UpEnd::TextFrame) => plan(
+            "text-frame",
+            None,
+            true,
+            send(CloseCode::Unsupported, "binary frames only"),
+        ),
+        Ending::Up(UpEnd::UpstreamWriteFailed(e)) => plan(
+            "upstream-error",
+            Some(e.to_string()),
+            false,
+            send(CloseCode::Error, "upstream write failed"),
+        ),
+        Ending::Down(DownEnd::UpstreamEof) => plan(
+            "upstream-eof",
+            None,
+            false,
+            send(CloseCode::Normal, "upstream closed"),
+        ),
+        Ending::Down(DownEnd::UpstreamError(e)) => plan(
+            "upstream-error",
+            Some(e.to_string()),
+            false,
+            send(CloseCode::Error, "upstream error"),
+        ),
+        Ending::Shutdown => plan(
+            "shutdown",
+            None,
+            true,
+            Closing::Send(CloseCode::Away, "proxy shutting down", SHUTDOWN_CLOSE_GRACE),
+        ),
     }
 }
 
@@ -299,8 +320,11 @@ async fn pump_up(
             Some(Ok(Message::Close(frame))) => {
                 return UpEnd::ClientClosed(frame.map(|f| u16::from(f.code)));
             }
+            // The client vanished without a close frame (a crash, a killed tab).
+            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) | None => {
+                return UpEnd::ClientEof;
+            }
             Some(Err(e)) => return UpEnd::ClientError(e),
-            None => return UpEnd::ClientEof,
         }
     }
 }
@@ -336,12 +360,13 @@ async fn close(
     ws_rx: &mut SplitStream<Ws<'_>>,
     code: CloseCode,
     reason: &'static str,
+    grace: Duration,
 ) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+    let _ = tokio::time::timeout(grace, async {
         if ws_tx.send(Message::Close(Some(frame))).await.is_ok() {
             while let Some(Ok(_)) = ws_rx.next().await {}
         }
@@ -399,4 +424,57 @@ async fn answer_bad_request(stream: &mut TcpStream, not_an_upgrade: bool) {
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_ending_closes_the_documented_way() {
+        let p = plan_close(Ending::Down(DownEnd::UpstreamEof));
+        assert_eq!(
+            (p.end, p.shutdown_upstream, p.close),
+            (
+                "upstream-eof",
+                false,
+                Closing::Send(CloseCode::Normal, "upstream closed", CLOSE_GRACE)
+            )
+        );
+        let p = plan_close(Ending::Up(UpEnd::TextFrame));
+        assert!(p.shutdown_upstream);
+        assert!(matches!(p.close, Closing::Send(CloseCode::Unsupported, ..)));
+        let p = plan_close(Ending::Up(UpEnd::ClientClosed(Some(1000))));
+        assert_eq!(
+            (p.end, p.detail.as_deref(), p.shutdown_upstream, p.close),
+            ("client-close", Some("code 1000"), true, Closing::Reply)
+        );
+        let p = plan_close(Ending::Up(UpEnd::ClientEof));
+        assert_eq!((p.shutdown_upstream, p.close), (true, Closing::Drop));
+        let p = plan_close(Ending::Shutdown);
+        assert!(p.shutdown_upstream);
+        assert_eq!(
+            p.close,
+            Closing::Send(CloseCode::Away, "proxy shutting down", SHUTDOWN_CLOSE_GRACE)
+        );
+        let p = plan_close(Ending::Down(DownEnd::UpstreamError(std::io::Error::other(
+            "x",
+        ))));
+        assert!(matches!(p.close, Closing::Send(CloseCode::Error, ..)));
+    }
+
+    #[test]
+    fn refusals_carry_status_length_and_connection_close() {
+        let r = refusal_response(&Refusal::NoUpstream);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body = r.body().clone().unwrap_or_default();
+        assert_eq!(
+            r.headers()[header::CONTENT_LENGTH],
+            body.len().to_string().as_str()
+        );
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+        let r = refusal_response(&Refusal::NotAllowed(Upstream::parse("h:1").unwrap()));
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(!r.body().clone().unwrap_or_default().contains("h:1"));
+    }
 }

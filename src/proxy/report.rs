@@ -91,16 +91,16 @@ fn format_timestamp(ms: u64) -> String {
     )
 }
 
-/// At most 200 printable ASCII characters; anything else becomes `?` (no log injection).
+/// At most 200 printable ASCII characters, `"` as `'`; anything else becomes `?` (no log
+/// injection).
 fn sanitize(text: &str) -> String {
     text.chars()
         .take(200)
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' || c == ' ' {
-                c
-            } else {
-                '?'
-            }
+        .map(|c| match c {
+            '"' => '\'',
+            ' ' => ' ',
+            c if c.is_ascii_graphic() => c,
+            _ => '?',
         })
         .collect()
 }
@@ -137,7 +137,7 @@ mod tests {
         assert!(!line.contains('\n'));
         assert!(line.ends_with(
             "edgepg-proxy: client=127.0.0.1:40000 upstream=evil?host:1?end=fake up=10 down=20 \
-             ms=3 end=refused detail=\"HTTP ?403?\""
+             ms=3 end=refused detail=\"HTTP '403'\""
         ));
     }
 }

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "native")]
 pub mod tcp;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub mod workers;
 #[cfg(feature = "proxy")]
 pub mod websocket_native;
 

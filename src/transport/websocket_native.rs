@@ -251,5 +251,9 @@ mod tests {
         assert_eq!(c.url_for("h", 2), "ws://p/v2?x=1&address=h:2");
         let fixed = WsConnector::new("ws://p:1/");
         assert_eq!(fixed.url_for("h", 2), "ws://p:1/");
+        // What the URLs become is a valid request.
+        let v6 = WsConnector::proxy("ws://p/v2").url_for("::1", 5432);
+        let request = v6.as_str().into_client_request().unwrap();
+        assert_eq!(request.uri().query(), Some("address=[::1]:5432"));
     }
 }
