@@ -55,6 +55,7 @@ pub struct Client {
     completed: Vec<(RequestId, Result<Vec<QueryResult>>)>,
     transport_closed: bool,
     created_ms: u64,
+    writes: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -121,6 +122,7 @@ impl Client {
             completed: Vec::new(),
             transport_closed: false,
             created_ms: start,
+            writes: 0,
         })
     }
 
@@ -234,6 +236,12 @@ impl Client {
         self.conn.backend_key()
     }
 
+    /// Writes since the last call: each write waits for the server's answer, so this counts
+    /// network round trips (the handshake's included).
+    pub fn take_round_trips(&mut self) -> u64 {
+        std::mem::take(&mut self.writes)
+    }
+
     /// When the connection was opened, on the runtime's clock (ms).
     pub fn created_ms(&self) -> u64 {
         self.created_ms
@@ -331,7 +339,10 @@ impl Client {
         let result = self.transport.write(&self.out).await;
         self.out.clear();
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                self.writes += 1;
+                true
+            }
             Err(e) => {
                 self.conn.handle_transport_error(e);
                 false

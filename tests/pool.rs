@@ -376,3 +376,49 @@ fn scopes_never_lend_a_connection_outside_its_scope() {
         pool.end().await;
     });
 }
+
+#[test]
+fn scram_first_row_in_three_round_trips_then_two_then_one() {
+    run(async {
+        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+            let pool = pool(
+                config(var),
+                PoolOptions {
+                    max: 1,
+                    idle_timeout: Duration::from_millis(100),
+                    ..Default::default()
+                },
+            );
+            let mut last = 0;
+            let mut delta = |pool: &Pool| {
+                let now = pool.stats().round_trips;
+                let d = now - last;
+                last = now;
+                d
+            };
+            // First contact: Startup; SASLInitialResponse; SASLResponse + query.
+            pool.query(sql("SELECT 1")).await.unwrap();
+            assert_eq!(delta(&pool), 3, "{var} first contact");
+            // The idle connection expires; the next one knows the server wants SCRAM and has
+            // its keys: Startup + client-first; client-final + query.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            pool.query(sql("SELECT 1")).await.unwrap();
+            assert_eq!(delta(&pool), 2, "{var} with learned hints");
+            assert_eq!(pool.stats().created, 2);
+            // Warm: one round trip.
+            pool.query(sql("SELECT 1")).await.unwrap();
+            assert_eq!(delta(&pool), 1, "{var} warm");
+            // A transaction: BEGIN rides with the first statement, COMMIT is one more.
+            pool.transaction(|tx| {
+                Box::pin(async move {
+                    tx.query(sql("SELECT 1")).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+            assert_eq!(delta(&pool), 2, "{var} transaction");
+            pool.end().await;
+        }
+    });
+}

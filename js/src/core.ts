@@ -195,7 +195,7 @@ export class Pool {
 
   /** Counters: open, idle, busy, waiting, created, reused, discarded, timeouts, max. */
   stats(): PoolStats {
-    return this.#inner ? this.#inner.stats() : { open: 0, idle: 0, busy: 0, waiting: 0, created: 0, reused: 0, discarded: 0, timeouts: 0, max: this.options.max };
+    return this.#inner ? this.#inner.stats() : { open: 0, idle: 0, busy: 0, waiting: 0, created: 0, reused: 0, discarded: 0, timeouts: 0, roundTrips: 0, max: this.options.max };
   }
 
   /** Closes the pool; resolves once idle connections have closed. */

@@ -68,6 +68,8 @@ export interface PoolStats {
   reused: number;
   discarded: number;
   timeouts: number;
+  /** Network round trips of finished queries, handshakes included. */
+  roundTrips: number;
   max: number;
 }
 

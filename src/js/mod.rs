@@ -146,6 +146,7 @@ impl WasmPool {
             ("reused", s.reused as f64),
             ("discarded", s.discarded as f64),
             ("timeouts", s.timeouts as f64),
+            ("roundTrips", s.round_trips as f64),
             ("max", self.pool.options().max as f64),
         ] {
             let _ = Reflect::set(&o, &k.into(), &v.into());

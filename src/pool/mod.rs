@@ -81,6 +81,8 @@ pub struct PoolStats {
     pub discarded: u64,
     /// Acquires that ended in `pool_timeout`.
     pub timeouts: u64,
+    /// Network round trips of connections returned to the pool (handshakes included).
+    pub round_trips: u64,
 }
 
 /// The connection cache. Cloning gives another handle to the same pool.
@@ -487,10 +489,11 @@ impl Pool {
     }
 
     /// Takes a connection back from a lease.
-    fn release(&self, client: Client, scope: ScopeId) {
+    fn release(&self, mut client: Client, scope: ScopeId) {
         let now = self.shared.runtime.now_ms();
         let mut st = self.shared.state.borrow_mut();
         st.busy -= 1;
+        st.stats.round_trips += client.take_round_trips();
         if client.learned_hints().method.is_some() {
             st.hints = client.learned_hints().clone();
         }
