@@ -14,12 +14,12 @@ log() { printf '[build] %s\n' "$*" >&2; }
   (cd "$here" && npm install --no-audit --no-fund --loglevel=error >&2)
 }
 
-log "cargo build --release --target wasm32-unknown-unknown"
-cargo build --quiet --lib --release --target wasm32-unknown-unknown
+log "cargo build --profile wasm --target wasm32-unknown-unknown (size-optimized, without saslprep)"
+cargo build --quiet --lib --profile wasm --target wasm32-unknown-unknown --no-default-features
 
 log "wasm-bindgen --target web"
 rm -rf pkg
-wasm-bindgen target/wasm32-unknown-unknown/release/edgepg.wasm \
+wasm-bindgen target/wasm32-unknown-unknown/wasm/edgepg.wasm \
   --target web --out-dir pkg --out-name edgepg
 
 log "wasm-opt -Oz"

@@ -84,10 +84,7 @@ impl ScramSha256 {
         nonce: &str,
         cached: Option<ScramKeys>,
     ) -> ScramSha256 {
-        let password = match stringprep::saslprep(password) {
-            Ok(p) => p.into_owned().into_bytes(),
-            Err(_) => password.as_bytes().to_vec(),
-        };
+        let password = normalize(password);
         ScramSha256 {
             password,
             client_first_bare: format!("n={user},r={nonce}"),
@@ -202,6 +199,22 @@ impl ScramSha256 {
         }
         Ok((keys, derived))
     }
+}
+
+/// SASLprep (RFC 4013) as Postgres applies it: a password that fails it is used as is.
+#[cfg(feature = "saslprep")]
+fn normalize(password: &str) -> Vec<u8> {
+    match stringprep::saslprep(password) {
+        Ok(p) => p.into_owned().into_bytes(),
+        Err(_) => password.as_bytes().to_vec(),
+    }
+}
+
+/// Without the `saslprep` feature: printable ASCII is already its own SASLprep form; other
+/// passwords are used as raw UTF-8.
+#[cfg(not(feature = "saslprep"))]
+fn normalize(password: &str) -> Vec<u8> {
+    password.as_bytes().to_vec()
 }
 
 /// Runs PBKDF2 (RFC 5802's `Hi`) and derives the client and server keys.
