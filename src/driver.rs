@@ -206,6 +206,11 @@ impl Client {
         self.conn.is_ready() && self.conn.is_idle()
     }
 
+    /// Why the connection closed, if it did.
+    pub fn close_reason(&self) -> Option<&Error> {
+        self.conn.close_reason()
+    }
+
     /// True once the connection is broken or closed.
     pub fn is_closed(&self) -> bool {
         self.conn.is_closed()

@@ -20,6 +20,8 @@ interface WasmPoolLike {
   idleTimeoutMs(): number;
   end(): Promise<void>;
   endScope(scope: number): Promise<void>;
+  setListener(listener: ((name: string, detail?: string) => void) | undefined): void;
+  idle(): Promise<void>;
 }
 interface WasmTransactionLike {
   query(sql: string, params: unknown[]): Promise<RawResult>;
@@ -42,6 +44,9 @@ export interface RuntimeBinding {
   /** The current request scope (0: any request may use any socket). */
   scope?(): number;
 }
+
+/** Pool events (see `Pool.on`). */
+export type PoolEventName = 'connect' | 'acquire' | 'release' | 'remove' | 'error';
 
 const pools = new Map<string, Pool>();
 const functionIds = new WeakMap<object, number>();
@@ -120,6 +125,7 @@ export class Pool {
   #inner: WasmPoolLike | undefined;
   #loading: Promise<WasmPoolLike> | undefined;
   #forget: () => void;
+  #listeners = new Map<PoolEventName, Set<(detail?: unknown) => void>>();
 
   /** Effective options, in the shape `attachDatabasePool` (`@vercel/functions`) reads. */
   readonly options: { max: number; idleTimeoutMillis: number };
@@ -193,6 +199,32 @@ export class Pool {
     }
   }
 
+  /**
+   * Listens to pool events: `connect`, `acquire`, `release` (after every release back to the
+   * pool — what `attachDatabasePool` from `@vercel/functions` waits on), `remove`, and `error`
+   * (an idle connection found broken: absorbed and counted, never thrown).
+   */
+  on(event: PoolEventName, listener: (detail?: unknown) => void): this {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on`. */
+  off(event: PoolEventName, listener: (detail?: unknown) => void): this {
+    this.#listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  /**
+   * Resolves once every connection has been closed (idle ones after `idleTimeoutMs`). Hand it
+   * to `ctx.waitUntil` / `waitUntil` on platforms that freeze instances between requests.
+   */
+  async idle(): Promise<void> {
+    if (this.#inner) await this.#inner.idle();
+  }
+
   /** Counters: open, idle, busy, waiting, created, reused, discarded, timeouts, max. */
   stats(): PoolStats {
     return this.#inner ? this.#inner.stats() : { open: 0, idle: 0, busy: 0, waiting: 0, created: 0, reused: 0, discarded: 0, timeouts: 0, roundTrips: 0, max: this.options.max };
@@ -218,6 +250,17 @@ export class Pool {
     const key = transport.kind + ':' + optionsKey(transport.kind === 'websocket' ? { url: transport.url, ws: transport.webSocket } : { factory: transport.factory });
     try {
       const inner = wasm.create(this.#url, this.#opts, transport, key);
+      inner.setListener((name, detail) => {
+        const set = this.#listeners.get(name as PoolEventName);
+        if (!set) return;
+        for (const listener of set) {
+          try {
+            listener(name === 'error' ? new Error(detail) : detail);
+          } catch {
+            // A throwing listener must not break the pool.
+          }
+        }
+      });
       this.options.max = inner.stats().max;
       this.options.idleTimeoutMillis = inner.idleTimeoutMs();
       return inner;

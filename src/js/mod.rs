@@ -18,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{Error, Result};
-use crate::pool::{Pool, PoolOptions, ScopeId, Transaction};
+use crate::pool::{Pool, PoolEvent, PoolOptions, ScopeId, Transaction};
 use crate::proto::config::SslMode;
 use crate::proto::{Config, QueryResult, Request, Statement};
 use crate::transport::Connector;
@@ -165,6 +165,35 @@ impl WasmPool {
         let pool = self.pool.clone();
         future_to_promise(async move {
             pool.end().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Sets `listener(name, detail?)`, called for every pool event: `connect`, `acquire`,
+    /// `release`, `remove`, `error`.
+    #[wasm_bindgen(js_name = setListener)]
+    pub fn set_listener(&self, listener: Option<Function>) {
+        let listener = listener.map(|f| {
+            Rc::new(move |event: &PoolEvent| {
+                let (name, detail) = match event {
+                    PoolEvent::Connect => ("connect", None),
+                    PoolEvent::Acquire => ("acquire", None),
+                    PoolEvent::Release => ("release", None),
+                    PoolEvent::Remove => ("remove", None),
+                    PoolEvent::Error(message) => ("error", Some(message.as_str())),
+                };
+                let detail = detail.map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
+                let _ = f.call2(&JsValue::NULL, &JsValue::from_str(name), &detail);
+            }) as crate::pool::Listener
+        });
+        self.pool.set_listener(listener);
+    }
+
+    /// Resolves once the pool holds no connection (idle ones closed by their idle timeout).
+    pub fn idle(&self) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            pool.idle().await;
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -1,5 +1,6 @@
-//! The runtime services on wasm: `Date.now()`, `setTimeout` (unref'd where the host has it, so
-//! a pool's idle timer never keeps Node alive), `spawn_local`, and `crypto.getRandomValues`.
+//! The runtime services on wasm: `Date.now()`, `setTimeout` (housekeeping timers `unref`'d
+//! where the host has it, so a pool's idle timer never keeps Node alive), `spawn_local`, and
+//! `crypto.getRandomValues`.
 
 use futures_util::future::LocalBoxFuture;
 use js_sys::{Function, Promise, Reflect};
@@ -19,27 +20,11 @@ impl Runtime for JsRuntime {
     }
 
     fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
-        let promise = Promise::new(&mut |resolve, _reject| {
-            let global = js_sys::global();
-            let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
-                return;
-            };
-            let Ok(set_timeout) = set_timeout.dyn_into::<Function>() else {
-                return;
-            };
-            let delay = JsValue::from_f64(ms.min(i32::MAX as u64) as f64);
-            if let Ok(handle) = set_timeout.call2(&global, &resolve, &delay) {
-                // Node returns a Timeout object: don't let it hold the process open.
-                if let Ok(unref) = Reflect::get(&handle, &JsValue::from_str("unref"))
-                    && let Some(unref) = unref.dyn_ref::<Function>()
-                {
-                    let _ = unref.call0(&handle);
-                }
-            }
-        });
-        Box::pin(async move {
-            let _ = JsFuture::from(promise).await;
-        })
+        timer(ms, false)
+    }
+
+    fn sleep_background(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        timer(ms, true)
     }
 
     fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
@@ -54,4 +39,28 @@ impl Runtime for JsRuntime {
             )
         })
     }
+}
+
+/// A `setTimeout` promise; `background` timers are `unref`'d where the host supports it.
+fn timer(ms: u64, background: bool) -> LocalBoxFuture<'static, ()> {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
+            return;
+        };
+        let Ok(set_timeout) = set_timeout.dyn_into::<Function>() else {
+            return;
+        };
+        let delay = JsValue::from_f64(ms.min(i32::MAX as u64) as f64);
+        if let Ok(handle) = set_timeout.call2(&global, &resolve, &delay)
+            && background
+            && let Ok(unref) = Reflect::get(&handle, &JsValue::from_str("unref"))
+            && let Some(unref) = unref.dyn_ref::<Function>()
+        {
+            let _ = unref.call0(&handle);
+        }
+    });
+    Box::pin(async move {
+        let _ = JsFuture::from(promise).await;
+    })
 }

@@ -85,6 +85,24 @@ pub struct PoolStats {
     pub round_trips: u64,
 }
 
+/// What happened in a pool, for listeners (see [`Pool::set_listener`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolEvent {
+    /// A new connection was opened.
+    Connect,
+    /// A connection was lent to a caller.
+    Acquire,
+    /// A connection came back to the pool.
+    Release,
+    /// A connection was closed and removed.
+    Remove,
+    /// An idle connection turned out to be broken (absorbed, never thrown): the message.
+    Error(String),
+}
+
+/// A pool event listener.
+pub type Listener = Rc<dyn Fn(&PoolEvent)>;
+
 /// The connection cache. Cloning gives another handle to the same pool.
 #[derive(Clone)]
 pub struct Pool {
@@ -97,6 +115,7 @@ struct Shared {
     connector: Rc<dyn Connector>,
     runtime: Rc<dyn Runtime>,
     state: RefCell<State>,
+    listener: RefCell<Option<Listener>>,
 }
 
 #[derive(Default)]
@@ -199,6 +218,7 @@ impl Pool {
                 connector,
                 runtime,
                 state: RefCell::new(State::default()),
+                listener: RefCell::new(None),
             }),
         }
     }
@@ -301,6 +321,8 @@ impl Pool {
                     if self.is_reusable(&idle.client, Some(idle.since_ms), now) {
                         st.busy += 1;
                         st.stats.reused += 1;
+                        drop(st);
+                        self.emit(PoolEvent::Acquire);
                         return Ok(Lease::new(self.clone(), idle.client, scope, false));
                     }
                     self.discard(&mut st, idle.client);
@@ -329,6 +351,7 @@ impl Pool {
             let wait = deadline.saturating_sub(runtime.now_ms());
             match select(rx, runtime.sleep(wait)).await {
                 Either::Left((Ok(Grant::Conn(client)), _)) => {
+                    self.emit(PoolEvent::Acquire);
                     return Ok(Lease::new(self.clone(), client, scope, false));
                 }
                 Either::Left((Ok(Grant::Slot), _)) => return self.open_new(scope).await,
@@ -411,6 +434,35 @@ impl Pool {
         }
     }
 
+    /// Sets the listener called (asynchronously, in order) for every [`PoolEvent`].
+    pub fn set_listener(&self, listener: Option<Listener>) {
+        *self.shared.listener.borrow_mut() = listener;
+    }
+
+    /// Resolves once the pool holds no connection at all: idle ones are closed when their
+    /// `idle_timeout` passes, busy ones once they come back. For `waitUntil` on platforms that
+    /// freeze instances between requests.
+    pub async fn idle(&self) {
+        loop {
+            self.prune();
+            let wait = {
+                let st = self.shared.state.borrow();
+                if st.open == 0 {
+                    return;
+                }
+                let now = self.shared.runtime.now_ms();
+                let idle_ms = self.shared.options.idle_timeout.as_millis() as u64;
+                st.idle
+                    .iter()
+                    .map(|i| (i.since_ms + idle_ms).saturating_sub(now))
+                    .min()
+                    .unwrap_or(25)
+                    .clamp(1, 250)
+            };
+            self.shared.runtime.sleep(wait).await;
+        }
+    }
+
     /// The pool's counters.
     pub fn stats(&self) -> PoolStats {
         let st = self.shared.state.borrow();
@@ -436,6 +488,8 @@ impl Pool {
         match opened {
             Ok(client) => {
                 self.shared.state.borrow_mut().stats.created += 1;
+                self.emit(PoolEvent::Connect);
+                self.emit(PoolEvent::Acquire);
                 Ok(Lease::new(self.clone(), client, scope, true))
             }
             Err(e) => {
@@ -464,8 +518,12 @@ impl Pool {
             }
         }
         if !old.is_foreign() {
+            if let Some(reason) = old.close_reason() {
+                self.emit(PoolEvent::Error(reason.message().to_string()));
+            }
             self.shared.runtime.spawn(Box::pin(old.close()));
         }
+        self.emit(PoolEvent::Remove);
         let mut options = self.shared.options.client.clone();
         options.hints = self.shared.state.borrow().hints.clone();
         match Client::open(
@@ -478,6 +536,7 @@ impl Pool {
         {
             Ok(client) => {
                 self.shared.state.borrow_mut().stats.created += 1;
+                self.emit(PoolEvent::Connect);
                 Ok(client)
             }
             Err(e) => {
@@ -491,6 +550,7 @@ impl Pool {
     /// Takes a connection back from a lease.
     fn release(&self, mut client: Client, scope: ScopeId) {
         let now = self.shared.runtime.now_ms();
+        self.emit(PoolEvent::Release);
         let mut st = self.shared.state.borrow_mut();
         st.busy -= 1;
         st.stats.round_trips += client.take_round_trips();
@@ -547,10 +607,21 @@ impl Pool {
                 .is_none_or(|l| now.saturating_sub(client.created_ms()) < l.as_millis() as u64)
     }
 
+    /// Tells the listener, outside any borrow of the pool's state.
+    fn emit(&self, event: PoolEvent) {
+        let Some(listener) = self.shared.listener.borrow().clone() else {
+            return;
+        };
+        self.shared
+            .runtime
+            .spawn(Box::pin(async move { listener(&event) }));
+    }
+
     /// Closes a connection in the background; its slot frees once the socket has closed. A
     /// socket of another request (Workers) is dropped without I/O: its runtime closes it.
     fn discard(&self, st: &mut State, client: Client) {
         st.stats.discarded += 1;
+        self.emit(PoolEvent::Remove);
         let pool = self.clone();
         if client.is_foreign() {
             drop(client);
@@ -604,7 +675,7 @@ impl Pool {
                         }
                     }
                 };
-                runtime.sleep(wait).await;
+                runtime.sleep_background(wait).await;
                 let Some(shared) = pool.upgrade() else { return };
                 Pool { shared }.prune();
             }

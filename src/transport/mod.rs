@@ -7,10 +7,10 @@
 
 #[cfg(feature = "native")]
 pub mod tcp;
-#[cfg(all(feature = "workers", target_arch = "wasm32"))]
-pub mod workers;
 #[cfg(feature = "proxy")]
 pub mod websocket_native;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub mod workers;
 
 use futures_util::future::LocalBoxFuture;
 
@@ -64,6 +64,12 @@ pub trait Runtime {
 
     /// A future that completes after `ms` milliseconds.
     fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()>;
+
+    /// Like `sleep`, for background housekeeping (idle reaping): it must not keep the host
+    /// process alive on its own (Node's `unref`).
+    fn sleep_background(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        self.sleep(ms)
+    }
 
     /// Runs `task` in the background on the current thread (`spawn_local`).
     fn spawn(&self, task: LocalBoxFuture<'static, ()>);
