@@ -22,8 +22,14 @@ rm -rf pkg
 wasm-bindgen target/wasm32-unknown-unknown/wasm/edgepg.wasm \
   --target web --out-dir pkg --out-name edgepg
 
+# Every entry passes the wasm itself (module or URL); the glue's own fallback
+# `new URL('edgepg_bg.wasm', import.meta.url)` would make bundlers (Next's Turbopack) ship a
+# second copy of the .wasm with every edge route.
+sed -i "s|module_or_path = new URL('edgepg_bg.wasm', import.meta.url);|throw new Error('edgepg: pass the wasm module to init');|" pkg/edgepg.js
+grep -q "new URL('edgepg_bg.wasm'" pkg/edgepg.js && { log "the wasm-bindgen glue changed: update the fallback patch"; exit 1; }
+
 log "wasm-opt -Oz"
-"$here/node_modules/.bin/wasm-opt" -Oz --enable-reference-types --enable-bulk-memory \
+"$here/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers --enable-reference-types --enable-bulk-memory \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   pkg/edgepg_bg.wasm -o pkg/edgepg_bg.wasm
 

@@ -32,8 +32,8 @@ interface WasmTransactionLike {
 
 /** The transport the wasm driver is given. */
 export type TransportSpec =
-  | { kind: 'socket'; factory: SocketFactory }
-  | { kind: 'websocket'; url: PoolOptions['webSocketUrl']; webSocket?: unknown };
+  | { kind: 'socket'; factory: SocketFactory; isolatedRequests?: boolean }
+  | { kind: 'websocket'; url: PoolOptions['webSocketUrl']; webSocket?: unknown; isolatedRequests?: boolean };
 
 /** What an entrypoint provides. */
 export interface RuntimeBinding {

@@ -46,11 +46,14 @@ export class ConnectionError extends Error {
   code: string;
   /** `not_executed`: nothing reached the server, safe to retry; `unknown`: it may have run. */
   outcome: 'unknown' | 'not_executed';
+  /** For `auth_failed`: the SQLSTATE the server sent (28P01, 28000, or a pooler's 08P01). */
+  sqlState?: string;
 
   constructor(fields: Record<string, unknown>) {
     super(String(fields.message ?? 'connection error'));
     this.code = String(fields.code ?? 'closed');
     this.outcome = fields.outcome === 'not_executed' ? 'not_executed' : 'unknown';
+    if (typeof fields.sqlState === 'string') this.sqlState = fields.sqlState;
   }
 }
 

@@ -23,9 +23,11 @@ const binding: RuntimeBinding = {
   },
   transport(options) {
     if (options.webSocketUrl) {
-      return { kind: 'websocket', url: options.webSocketUrl, webSocket: options.WebSocket };
+      return { kind: 'websocket', url: options.webSocketUrl, webSocket: options.WebSocket, isolatedRequests: true };
     }
-    return { kind: 'socket', factory: workersSocket };
+    // A Workers socket belongs to the request that opened it: requests never wait on each
+    // other's connections (see `isolated_requests` in src/pool/mod.rs).
+    return { kind: 'socket', factory: workersSocket, isolatedRequests: true };
   },
 };
 

@@ -54,6 +54,12 @@ impl WasmPool {
         let mut config = Config::parse(url).map_err(error_to_js)?;
         let pool_options = pool_options(&mut config, options).map_err(error_to_js)?;
         let connector = connector(transport).map_err(error_to_js)?;
+        let mut pool_options = pool_options;
+        pool_options.isolated_requests =
+            Reflect::get(transport, &JsValue::from_str("isolatedRequests"))
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
         let pool = Pool::shared(
             config,
             pool_options,
@@ -380,6 +386,14 @@ pub(crate) fn error_to_js(e: Error) -> JsValue {
         }),
     );
     match e.as_db_error() {
+        // A refused login is a connection failure with a stable code, whatever SQLSTATE the
+        // server or pooler chose (28P01, 28000, PgBouncer's 08P01); the SQLSTATE is kept.
+        Some(db) if e.is_auth() => {
+            set("kind", JsValue::from_str("connection"));
+            set("code", JsValue::from_str("auth_failed"));
+            set("sqlState", JsValue::from_str(&db.code));
+            set("message", JsValue::from_str(&db.message));
+        }
         Some(db) => {
             set("kind", JsValue::from_str("postgres"));
             set("message", JsValue::from_str(&db.message));
@@ -414,7 +428,12 @@ pub(crate) fn error_to_js(e: Error) -> JsValue {
             );
             set("routine", opt(&db.routine));
         }
-        None => set("kind", JsValue::from_str("connection")),
+        None => {
+            set("kind", JsValue::from_str("connection"));
+            if e.is_auth() {
+                set("code", JsValue::from_str("auth_failed"));
+            }
+        }
     }
     o.into()
 }

@@ -124,7 +124,11 @@ impl Connector for WebSocketConnector {
                 } else if let Some(reason) = &st.closed {
                     Poll::Ready(Err(Error::new(
                         Kind::Connect,
-                        format!("could not open the WebSocket to {}: {reason}", redact(&url)),
+                        format!(
+                            "could not reach {host}:{port} through the WebSocket proxy at {}: \
+                             {reason} (is the proxy running, and does it allow this address?)",
+                            redact(&url)
+                        ),
                     )))
                 } else {
                     st.waker = Some(cx.waker().clone());

@@ -58,6 +58,11 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
     /// Retire connections older than this (default 1 hour).
     pub max_lifetime: Option<Duration>,
+    /// Requests are isolated (Cloudflare Workers): a socket belongs to the request that opened
+    /// it and a request can never be woken by another's I/O, so callers never wait for each
+    /// other's connections. `max` then bounds the idle connections kept, not the open ones:
+    /// bound the server's side with the pooler (Hyperdrive, PgBouncer). Default false.
+    pub isolated_requests: bool,
     /// Per-connection settings.
     pub client: ClientOptions,
 }
@@ -156,6 +161,7 @@ impl Default for PoolOptions {
             idle_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(10),
             max_lifetime: Some(Duration::from_secs(3600)),
+            isolated_requests: false,
             client: ClientOptions::default(),
         }
     }
@@ -327,7 +333,7 @@ impl Pool {
                     }
                     self.discard(&mut st, idle.client);
                 }
-                if st.open < self.shared.options.max {
+                if st.open < self.shared.options.max || self.shared.options.isolated_requests {
                     st.open += 1;
                     st.busy += 1;
                     None
@@ -585,8 +591,11 @@ impl Pool {
                 Err(Grant::Slot) => return,
             }
         }
-        if st.waiters.iter().any(|w| !w.tx.is_canceled()) {
+        if st.waiters.iter().any(|w| !w.tx.is_canceled())
+            || (self.shared.options.isolated_requests && st.idle.len() >= self.shared.options.max)
+        {
             // Someone of another scope waits: this connection cannot serve them, its slot can.
+            // (Isolated requests: keep at most `max` idle.)
             self.discard(&mut st, client);
             return;
         }

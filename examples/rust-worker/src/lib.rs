@@ -20,8 +20,16 @@ fn pool(env: &Env) -> std::result::Result<Pool, edgepg::Error> {
         .map(|v| v.to_string())
         .unwrap_or_default();
     let config = Config::parse(&url)?;
-    let options = PoolOptions::from_config(&config);
-    Ok(Pool::shared(config, options, Rc::new(WorkersConnector), Rc::new(JsRuntime), "workers-rs"))
+    let mut options = PoolOptions::from_config(&config);
+    // Workers: a socket belongs to its request, and requests never wait on each other.
+    options.isolated_requests = true;
+    Ok(Pool::shared(
+        config,
+        options,
+        Rc::new(WorkersConnector),
+        Rc::new(JsRuntime),
+        "workers-rs",
+    ))
 }
 
 fn failure(e: &edgepg::Error) -> Result<Response> {

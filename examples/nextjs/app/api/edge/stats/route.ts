@@ -1,0 +1,6 @@
+import { stats } from '@/lib/handlers';
+
+export const runtime = 'edge';
+export const dynamic = 'force-dynamic';
+
+export const GET = stats;

@@ -1,0 +1,6 @@
+import { write } from '@/lib/handlers';
+
+export const runtime = 'edge';
+export const dynamic = 'force-dynamic';
+
+export const POST = write;
