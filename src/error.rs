@@ -82,7 +82,7 @@ impl Error {
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Error {
-        Error::new(Kind::Config, message)
+        Error::new(Kind::Config, message).with_outcome(Outcome::NotExecuted)
     }
 
     pub(crate) fn protocol(message: impl Into<String>) -> Error {
@@ -98,7 +98,8 @@ impl Error {
     }
 
     pub(crate) fn encode(message: impl Into<String>) -> Error {
-        Error::new(Kind::Encode, message)
+        // Parameters are encoded before anything is sent.
+        Error::new(Kind::Encode, message).with_outcome(Outcome::NotExecuted)
     }
 
     pub(crate) fn db(db: DbError) -> Error {

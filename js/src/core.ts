@@ -100,10 +100,20 @@ function template<R>(strings: TemplateStringsArray, values: unknown[], run: (q: 
 
 /** A transaction handle, valid inside the `transaction` callback. */
 export class Transaction {
+  #done = false;
+
   constructor(private readonly inner: WasmTransactionLike) {}
+
+  /** Marks the handle finished: the callback returned and the transaction ended. */
+  finish(): void {
+    this.#done = true;
+  }
 
   /** Runs one statement inside the transaction. */
   async query<R = Row>(text: string, params: unknown[] = []): Promise<QueryResult<R>> {
+    if (this.#done) {
+      throw toError({ edgepgError: true, kind: 'connection', code: 'closed', outcome: 'not_executed', message: 'this transaction has ended: use the tx handle only inside its transaction() callback' });
+    }
     try {
       return finish<R>(await this.inner.query(text, params), false);
     } catch (e) {
@@ -183,8 +193,9 @@ export class Pool {
     } catch (e) {
       throw toError(e);
     }
+    const tx = new Transaction(inner);
     try {
-      const result = await fn(new Transaction(inner));
+      const result = await fn(tx);
       try {
         await inner.commit();
       } catch (e) {
@@ -195,6 +206,7 @@ export class Pool {
       await inner.rollback().catch(() => {});
       throw e;
     } finally {
+      tx.finish();
       inner.free();
     }
   }

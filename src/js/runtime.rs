@@ -41,10 +41,12 @@ impl Runtime for JsRuntime {
     }
 }
 
-/// A `setTimeout` promise; `background` timers are `unref`'d where the host supports it.
+/// A `setTimeout` promise that clears its timer when dropped (a lost race must not keep the
+/// host alive); `background` timers are also `unref`'d where the host supports it.
 fn timer(ms: u64, background: bool) -> LocalBoxFuture<'static, ()> {
+    let global = js_sys::global();
+    let mut handle = JsValue::UNDEFINED;
     let promise = Promise::new(&mut |resolve, _reject| {
-        let global = js_sys::global();
         let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
             return;
         };
@@ -52,15 +54,36 @@ fn timer(ms: u64, background: bool) -> LocalBoxFuture<'static, ()> {
             return;
         };
         let delay = JsValue::from_f64(ms.min(i32::MAX as u64) as f64);
-        if let Ok(handle) = set_timeout.call2(&global, &resolve, &delay)
-            && background
-            && let Ok(unref) = Reflect::get(&handle, &JsValue::from_str("unref"))
-            && let Some(unref) = unref.dyn_ref::<Function>()
-        {
-            let _ = unref.call0(&handle);
+        if let Ok(h) = set_timeout.call2(&global, &resolve, &delay) {
+            if background
+                && let Ok(unref) = Reflect::get(&h, &JsValue::from_str("unref"))
+                && let Some(unref) = unref.dyn_ref::<Function>()
+            {
+                let _ = unref.call0(&h);
+            }
+            handle = h;
         }
     });
+    let guard = ClearOnDrop(handle);
     Box::pin(async move {
         let _ = JsFuture::from(promise).await;
+        drop(guard);
     })
+}
+
+/// Clears a pending `setTimeout` when the future waiting on it is dropped.
+struct ClearOnDrop(JsValue);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        if self.0.is_undefined() {
+            return;
+        }
+        let global = js_sys::global();
+        if let Ok(clear) = Reflect::get(&global, &JsValue::from_str("clearTimeout"))
+            && let Some(clear) = clear.dyn_ref::<Function>()
+        {
+            let _ = clear.call1(&global, &self.0);
+        }
+    }
 }

@@ -133,6 +133,8 @@ struct State {
     stats: PoolStats,
     closed: bool,
     reaper: bool,
+    /// Dropping it wakes the reaper so it can exit (and clear its timer) at `end()`.
+    reaper_stop: Option<oneshot::Sender<()>>,
     ended_scopes: Vec<ScopeId>,
 }
 
@@ -413,6 +415,7 @@ impl Pool {
             let mut st = self.shared.state.borrow_mut();
             st.closed = true;
             st.waiters.clear();
+            st.reaper_stop = None;
             st.stats.discarded += st.idle.len() as u64;
             std::mem::take(&mut st.idle)
                 .into_iter()
@@ -666,6 +669,8 @@ impl Pool {
             return;
         }
         st.reaper = true;
+        let (stop_tx, mut stop) = oneshot::channel::<()>();
+        st.reaper_stop = Some(stop_tx);
         let pool = Rc::downgrade(&self.shared);
         let runtime = self.shared.runtime.clone();
         let idle_ms = self.shared.options.idle_timeout.as_millis() as u64;
@@ -674,6 +679,9 @@ impl Pool {
                 let wait = {
                     let Some(shared) = pool.upgrade() else { return };
                     let st = shared.state.borrow();
+                    if st.closed {
+                        return;
+                    }
                     let now = runtime.now_ms();
                     match st.idle.iter().map(|i| i.since_ms).min() {
                         Some(oldest) => (oldest + idle_ms).saturating_sub(now).max(1),
@@ -684,7 +692,9 @@ impl Pool {
                         }
                     }
                 };
-                runtime.sleep_background(wait).await;
+                if let Either::Right(_) = select(runtime.sleep_background(wait), &mut stop).await {
+                    return;
+                }
                 let Some(shared) = pool.upgrade() else { return };
                 Pool { shared }.prune();
             }

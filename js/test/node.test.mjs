@@ -1,0 +1,231 @@
+// edgepg in Node over node:net TCP (the package's `node` export), against PgBouncer in
+// transaction mode and directly against Postgres: the core checks (core-suite.mjs), every
+// authentication method, connection failures, the pool's limits and a clean exit after end().
+
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { inspect } from 'node:util';
+import { describe, test } from 'node:test';
+
+import * as edgepg from 'edgepg';
+import { ConnectionError, createPool, Pool, PostgresError } from 'edgepg';
+
+import { coreSuite, env, rejectsConnection, runChild } from './core-suite.mjs';
+
+test('the node export is the one Node resolves', () => {
+  assert.equal(typeof createPool, 'function');
+  assert.equal(typeof Pool, 'function');
+  assert.ok(PostgresError.prototype instanceof Error);
+  assert.ok(ConnectionError.prototype instanceof Error);
+  // Only the node entrypoint exports its socket adapter.
+  assert.equal(typeof edgepg.nodeSocket, 'function');
+});
+
+coreSuite('tcp via pgbouncer', { createPool: (options) => createPool(env('EDGEPG_URL_BOUNCER'), options) });
+coreSuite('tcp direct', { createPool: (options) => createPool(env('EDGEPG_URL_SCRAM'), options) });
+
+describe('authentication', () => {
+  const methods = [
+    ['trust', 'EDGEPG_URL_TRUST', 'edgepg_trust'],
+    ['cleartext password', 'EDGEPG_URL_PASSWORD', 'edgepg_password'],
+    ['md5', 'EDGEPG_URL_MD5', 'edgepg_md5'],
+    ['scram-sha-256', 'EDGEPG_URL_SCRAM', 'edgepg_scram'],
+    ['scram-sha-256 via pgbouncer', 'EDGEPG_URL_BOUNCER', 'edgepg_scram'],
+  ];
+  for (const [name, variable, user] of methods) {
+    test(`${name} connects`, async () => {
+      const db = createPool(env(variable), { max: 1 });
+      try {
+        assert.deepEqual(await db.sql`SELECT current_user AS u, ${name}::text AS n`, [{ u: user, n: name }]);
+      } finally {
+        await db.end();
+      }
+    });
+  }
+
+  const wrong = [
+    ['scram-sha-256', 'EDGEPG_URL_SCRAM'],
+    ['md5', 'EDGEPG_URL_MD5'],
+    ['cleartext password', 'EDGEPG_URL_PASSWORD'],
+    ['scram-sha-256 via pgbouncer', 'EDGEPG_URL_BOUNCER'],
+  ];
+  for (const [name, variable] of wrong) {
+    test(`${name}: a wrong password is ConnectionError auth_failed`, async () => {
+      const url = new URL(env(variable));
+      url.password = 'definitely-Wrong-pw-4821';
+      const db = createPool(url.href, { max: 1 });
+      try {
+        const e = await rejectsConnection(db.sql`SELECT 1`, 'auth_failed');
+        assert.ok(!e.message.includes('definitely-Wrong-pw-4821'), 'the message never contains the password');
+      } finally {
+        await db.end();
+      }
+    });
+  }
+});
+
+describe('connection failures', () => {
+  test('an unreachable port is ConnectionError refused, not executed', async () => {
+    const port = await freePort();
+    const db = createPool(`postgres://u:pw@127.0.0.1:${port}/db`, { max: 1 });
+    try {
+      const e = await rejectsConnection(db.sql`SELECT 1`, 'refused');
+      assert.equal(e.outcome, 'not_executed');
+      assert.equal(db.stats().busy, 0);
+    } finally {
+      await db.end();
+    }
+  });
+
+  test('a server that never answers hits connectTimeoutMs', async () => {
+    const sockets = new Set();
+    const silent = createServer((s) => sockets.add(s.on('error', () => {})));
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const db = createPool(`postgres://u:pw@127.0.0.1:${silent.address().port}/db`, { max: 1, connectTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      await rejectsConnection(db.sql`SELECT 1`, 'timeout');
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 5000, `timed out after ${elapsed} ms`);
+    } finally {
+      await db.end();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
+  test('queryTimeoutMs closes a connection whose query runs too long', async () => {
+    const db = createPool(env('EDGEPG_URL_SCRAM'), { max: 1, queryTimeoutMs: 300 });
+    try {
+      const e = await rejectsConnection(db.sql`SELECT pg_sleep(3)`, 'timeout');
+      assert.equal(e.outcome, 'unknown');
+      assert.deepEqual(await db.sql`SELECT 1 AS ok`, [{ ok: 1 }], 'the pool recovers with a new connection');
+    } finally {
+      await db.end();
+    }
+  });
+
+  test('a malformed URL throws synchronously with code config, never showing the password', () => {
+    const secret = 'S3cret-Pa55word';
+    const urls = [
+      `postgres://user:${secret}@127.0.0.1:notaport/db`,
+      `http://user:${secret}@127.0.0.1/db`,
+      `postgres://user:${secret}@127.0.0.1/db?sslmode=sometimes`,
+      `postgres://user:${secret}@[::1/db`,
+      `not a url ${secret}`,
+    ];
+    for (const url of urls) {
+      let error;
+      try {
+        createPool(url);
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof ConnectionError, `createPool(${JSON.stringify(url)}) must throw a ConnectionError, got ${error}`);
+      assert.equal(error.code, 'config');
+      for (const text of [error.message, String(error.stack), inspect(error), JSON.stringify(error)]) {
+        assert.ok(!text.includes(secret), `the error for ${JSON.stringify(url)} shows the password: ${text}`);
+      }
+    }
+    for (const bad of [undefined, '', 42]) {
+      assert.throws(() => createPool(bad), (e) => e instanceof ConnectionError && e.code === 'config');
+    }
+    assert.throws(() => createPool(env('EDGEPG_URL_SCRAM'), { max: 0 }), (e) => e instanceof ConnectionError && e.code === 'config');
+  });
+});
+
+describe('pool limits', () => {
+  test('max 1: a held transaction makes another query fail with pool_timeout', async () => {
+    const db = createPool(env('EDGEPG_URL_BOUNCER'), { max: 1, acquireTimeoutMs: 300 });
+    try {
+      let release;
+      let began;
+      const started = new Promise((resolve) => (began = resolve));
+      const held = db.transaction(async (tx) => {
+        await tx.sql`SELECT 1`;
+        began();
+        await new Promise((resolve) => (release = resolve));
+        return 'held';
+      });
+      await started;
+      const t0 = Date.now();
+      const e = await rejectsConnection(db.sql`SELECT 2`, 'pool_timeout');
+      const waited = Date.now() - t0;
+      assert.equal(e.outcome, 'not_executed');
+      assert.ok(waited >= 250 && waited < 5000, `waited ${waited} ms for a 300 ms acquire timeout`);
+      const s = db.stats();
+      assert.equal(s.busy, 1);
+      assert.equal(s.timeouts, 1);
+      release();
+      assert.equal(await held, 'held');
+      assert.deepEqual(await db.sql`SELECT 3 AS n`, [{ n: 3 }]);
+      assert.equal(db.stats().busy, 0);
+    } finally {
+      await db.end();
+    }
+  });
+
+  test('queries queue for a free connection within acquireTimeoutMs', async () => {
+    const db = createPool(env('EDGEPG_URL_SCRAM'), { max: 2, acquireTimeoutMs: 10_000 });
+    try {
+      const rows = await Promise.all(Array.from({ length: 10 }, (_, i) => db.sql`SELECT ${i}::int AS i FROM pg_sleep(0.02)`));
+      assert.deepEqual(rows.map((r) => r[0].i), [...Array(10).keys()]);
+      const s = db.stats();
+      assert.ok(s.created <= 2, `created ${s.created}`);
+      assert.equal(s.timeouts, 0);
+    } finally {
+      await db.end();
+    }
+  });
+
+  test('idleTimeoutMs closes idle connections', async () => {
+    const db = createPool(env('EDGEPG_URL_SCRAM'), { max: 2, idleTimeoutMs: 200 });
+    try {
+      await Promise.all([db.sql`SELECT 1`, db.sql`SELECT 2`]);
+      assert.ok(db.stats().open >= 1);
+      await waitFor(() => db.stats().open === 0, 5000, () => `still open: ${JSON.stringify(db.stats())}`);
+      assert.deepEqual(await db.sql`SELECT 3 AS n`, [{ n: 3 }], 'a new connection after the idle ones closed');
+    } finally {
+      await db.end();
+    }
+  });
+});
+
+describe('end()', () => {
+  test('after end() the process exits by itself (no dangling handles)', async () => {
+    const code = `
+      import { createPool } from 'edgepg';
+      const db = createPool(process.env.EDGEPG_URL_BOUNCER, { max: 3 });
+      const direct = createPool(process.env.EDGEPG_URL_SCRAM, { max: 2 });
+      await Promise.all([
+        db.sql\`SELECT 1\`, db.sql\`SELECT 2\`,
+        db.transaction(async (tx) => tx.sql\`SELECT 3\`),
+        db.batch([db.sql\`SELECT 4\`]),
+        direct.sql\`SELECT 5\`,
+      ]);
+      await Promise.all([db.end(), direct.end()]);
+      console.log('ended');
+    `;
+    const { status, stdout, stderr, elapsed } = await runChild(code, 10_000);
+    assert.equal(status, 0, `child failed: ${stderr}`);
+    assert.equal(stdout.trim(), 'ended');
+    assert.ok(elapsed < 5000, `the child took ${elapsed} ms to exit after end()`);
+  });
+});
+
+/** A TCP port nothing listens on. */
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitFor(condition, ms, describeFailure) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(describeFailure());
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Runs the JavaScript test suite (js/test/*.test.mjs) on the packed npm artifact, the way a
+# user gets it: `npm pack` → install the tarball into a throwaway project → `node --test`, so
+# tests import `edgepg` by name through the real `exports` map. Against the real stack
+# (Postgres, PgBouncer, the WebSocket proxy), which it starts itself.
+#
+#   scripts/test-js.sh                 every test file
+#   scripts/test-js.sh node.test.mjs   only these files (names inside js/test/)
+#
+# Builds js/dist first when it is missing or older than its sources (js/build.sh, 1-2 min
+# cold). The test project lives in $EDGEPG_JS_TEST_DIR (default /tmp/edgepg-js-test) and is
+# reinstalled only when the tarball or the test dependencies change. npm registry only.
+# A missing tool or service is a failure, never a skip.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+js="$root/js"
+work="${EDGEPG_JS_TEST_DIR:-/tmp/edgepg-js-test}"
+# The test-only packages, whose versions are pinned in js/package.json devDependencies.
+test_deps=(ws edge-runtime esbuild)
+
+log() { printf '[test-js] %s\n' "$*" >&2; }
+die() { printf '[test-js] ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v node >/dev/null || die "node not found (Node 20 or newer is needed)"
+command -v npm >/dev/null || die "npm not found"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+(( node_major >= 20 )) || die "Node $(node --version) is too old: the package needs Node >= 20"
+case "$work" in /*) ;; *) die "EDGEPG_JS_TEST_DIR must be an absolute path" ;; esac
+[[ "$work" != "/" && "$work" != "/tmp" && "$work" != "$root"* ]] || die "refusing to use $work as the test project dir"
+
+# ---------------------------------------------------------------------------------------
+# 1. build js/dist when missing or stale
+# ---------------------------------------------------------------------------------------
+# dist/core.js is written by tsc in the middle of js/build.sh: anything the build reads that
+# is newer than it means a rebuild. src/bin holds native binaries only (never in the wasm);
+# js/src/wasm is the build's own output.
+dist_stale() {
+  local f
+  for f in core.js node.js edge.js browser.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
+    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
+  done
+  local newer
+  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
+    \( -path "$root/src/bin" -o -path "$js/src/wasm" \) -prune -o \
+    -type f -newer "$js/dist/core.js" -print -quit)"
+  if [[ -n "$newer" ]]; then
+    log "js/dist is older than ${newer#"$root"/}"
+    return 0
+  fi
+  return 1
+}
+
+if dist_stale; then
+  # One build at a time on this machine (two would delete each other's pkg/ and dist/).
+  exec 8>/tmp/edgepg-js-build.lock
+  flock 8
+  if dist_stale; then
+    log "building the package (js/build.sh)"
+    bash "$js/build.sh"
+  fi
+  flock -u 8
+  exec 8>&-
+fi
+
+# ---------------------------------------------------------------------------------------
+# 2. pack, and (re)install the tarball + test dependencies into the test project
+# ---------------------------------------------------------------------------------------
+pack_dir="$(mktemp -d)"
+trap 'rm -rf "$pack_dir"' EXIT
+(cd "$js" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
+tarball="$(ls "$pack_dir"/*.tgz)"
+[[ -f "$tarball" ]] || die "npm pack produced no tarball"
+# js/ is a shared work tree: a build running elsewhere deletes dist/ before writing it anew.
+listing="$(tar -tzf "$tarball")"
+for f in dist/node.js dist/edge.js dist/browser.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
+  grep -qx "package/$f" <<<"$listing" || die "the packed tarball lacks $f (was js/dist being rebuilt meanwhile? run again)"
+done
+
+# "name": "version" lines for the test dependencies, from js/package.json.
+deps_json="$(cd "$js" && node -e '
+  const pkg = require("./package.json");
+  const all = { ...pkg.dependencies, ...pkg.devDependencies };
+  const out = {};
+  for (const name of process.argv.slice(1)) {
+    if (!all[name]) { console.error(`js/package.json has no devDependency ${name}`); process.exit(1); }
+    out[name] = all[name];
+  }
+  console.log(JSON.stringify(out));
+' "${test_deps[@]}")" || die "test dependencies missing from js/package.json"
+
+tar_hash="$(sha256sum "$tarball" | cut -c1-16)"
+stamp="$tar_hash $(printf '%s' "$deps_json" | sha256sum | cut -c1-16) node$node_major"
+mkdir -p "$work"
+if [[ "$(cat "$work/.stamp" 2>/dev/null || true)" != "$stamp" || ! -d "$work/node_modules/edgepg" ]]; then
+  log "installing edgepg-$tar_hash.tgz and ${test_deps[*]} into $work"
+  rm -f "$work/.stamp" "$work"/edgepg-*.tgz "$work/package-lock.json"
+  rm -rf "$work/node_modules/edgepg"
+  cp "$tarball" "$work/edgepg-$tar_hash.tgz"
+  node -e '
+    const [dir, tgz, deps] = process.argv.slice(1);
+    const pkg = {
+      name: "edgepg-js-tests",
+      private: true,
+      type: "module",
+      dependencies: { edgepg: `file:./${tgz}`, ...JSON.parse(deps) },
+    };
+    require("fs").writeFileSync(`${dir}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
+  ' "$work" "edgepg-$tar_hash.tgz" "$deps_json"
+  (cd "$work" && npm install --no-audit --no-fund --prefer-offline --loglevel=error >&2) \
+    || die "npm install in $work failed"
+  printf '%s\n' "$stamp" >"$work/.stamp"
+else
+  log "reusing $work (edgepg-$tar_hash.tgz already installed)"
+fi
+
+rm -rf "$work/test"
+mkdir -p "$work/test"
+cp -R "$js/test/." "$work/test/"
+
+# ---------------------------------------------------------------------------------------
+# 3. the stack, then the tests
+# ---------------------------------------------------------------------------------------
+log "stack (Postgres, PgBouncer, WebSocket proxy)"
+stack_env="$("$root/scripts/stack.sh" up)" || die "scripts/stack.sh up failed"
+eval "$stack_env"
+[[ -n "${EDGEPG_WS_URL:-}" ]] || log "EDGEPG_WS_URL is not set: the WebSocket and edge-runtime tests will fail"
+
+files=()
+if (( $# > 0 )); then
+  for f in "$@"; do
+    [[ -f "$work/test/$f" ]] || die "no test file js/test/$f"
+    files+=("test/$f")
+  done
+else
+  for f in "$work"/test/*.test.mjs; do files+=("test/${f##*/}"); done
+fi
+(( ${#files[@]} > 0 )) || die "no test files in js/test"
+
+# Each test gets 2 minutes; the whole run 15 (a test file whose process never exits would
+# otherwise hold CI until its own limit).
+log "node --test ${files[*]}"
+cd "$work"
+timeout --kill-after=10 900 node --test --test-reporter=spec --test-timeout=120000 "${files[@]}"
