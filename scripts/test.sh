@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+steps=0
+step() {
+  if [ -n "${current:-}" ]; then steps=$((steps + 1)); fi
+  current="$*"
+  printf '\n==> %s\n' "$*" >&2
+}
+trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\nFAILED at: %s\nsteps: %d passed, 1 failed\n" "$current" "$steps"; fi' EXIT
 
 step "toolchain"
 scripts/setup.sh
@@ -32,4 +38,14 @@ cargo test --features native,proxy --test connect --test query --test types --te
 step "wasm in headless Chromium through the proxy (wasm-pack test)"
 CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome -- --test browser
 
-step "all tests passed"
+step "npm package: packed, in Node (TCP and WebSocket) and in Vercel's edge-runtime"
+scripts/test-js.sh
+
+step "Rust Worker (workers-rs) under wrangler dev"
+scripts/test-rust-worker.sh
+
+step "Next.js app: edge and Node.js routes"
+scripts/test-nextjs.sh
+
+step "done"
+echo "steps: $steps passed, 0 failed"
