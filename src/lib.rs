@@ -1,4 +1,68 @@
-//! edgepg: a Postgres driver for serverless and edge runtimes.
+//! edgepg: a Postgres driver for serverless and edge runtimes, compiled to WebAssembly.
+//!
+//! ```no_run
+//! # #[cfg(feature = "native")]
+//! # async fn demo() -> edgepg::Result<()> {
+//! use std::rc::Rc;
+//!
+//! use edgepg::proto::{Request, Statement};
+//! use edgepg::proto::types::Value;
+//! use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
+//! use edgepg::{Config, Pool, PoolOptions};
+//!
+//! let config = Config::parse("postgres://app:secret@127.0.0.1:6432/app?pool_max=5")?;
+//! let options = PoolOptions::from_config(&config);
+//! // The isolate's pool: equal config, options and transport give the same pool.
+//! let db = Pool::shared(config, options, Rc::new(TcpConnector), TokioRuntime::shared(), "tcp");
+//! let query = Statement::new("SELECT $1::int + 1 AS n").bind(&Value::Int4(41))?;
+//! let results = db.query(Request::statement(query)).await?;
+//! assert_eq!(results[0].value(0, 0)?, Value::Int4(42));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! (Run natively with the `native` feature inside a tokio `LocalSet`; in JavaScript runtimes the
+//! npm package in `js/` drives the same pool through the wasm surface in `src/js/`.)
+//!
+//! # Behavior
+//!
+//! - A [`Config`] exists only if the connection string parsed (URL or libpq `key=value`);
+//!   errors never echo the password.
+//! - Every statement uses the unnamed statement and portal: nothing outlives a request on the
+//!   server, so it works through transaction-mode poolers (PgBouncer, Hyperdrive, Neon,
+//!   Supabase).
+//! - Failures are one opaque [`Error`] with a stable [`Error::code`], predicates, the server's
+//!   [`DbError`] and an [`Outcome`] saying whether the request may have run. Nothing that came
+//!   from the network or the user panics.
+//!
+//! # Pipelining
+//!
+//! Requests go out at the earliest point the server can read them, and a [`proto::Request`] of
+//! several statements is one write with one Sync (one round trip, one implicit transaction):
+//!
+//! ```text
+//!   client                                   server
+//!     | Startup + SASLInitialResponse  ------>  |   (the isolate learned: SCRAM)
+//!     | <------  SASLContinue                   |   round trip 1
+//!     | SASLResponse + Parse/Bind/Execute/Sync ->|
+//!     | <------  SASLFinal, AuthOk, ReadyForQuery, rows, ReadyForQuery   round trip 2
+//!     | Parse/Bind/Execute × 3 + Sync  ------>  |   a batch
+//!     | <------  3 results + ReadyForQuery      |   round trip 3
+//! ```
+//!
+//! # Runtimes
+//!
+//! The protocol core ([`proto`]) does no I/O; [`driver::Client`] pumps it against a
+//! [`transport::Transport`]: tokio TCP natively, a WebSocket (web-sys) or a socket handed in by
+//! JavaScript (Workers `connect()`, `node:net`) on wasm, `worker::Socket` for Rust Workers
+//! (feature `workers`). One `.wasm` loads unchanged in every runtime.
+//!
+//! # Pooling
+//!
+//! [`Pool`] is the isolate-scoped cache: bounded by `max`, FIFO waiting with
+//! `acquire_timeout`, idle and lifetime limits measured on the wall clock (a frozen instance
+//! does not reuse dead sockets), connections found dead on first use replaced transparently,
+//! dirty ones discarded, and request scopes for runtimes where a socket belongs to one request.
 #![warn(missing_docs)]
 
 pub mod driver;
