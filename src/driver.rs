@@ -45,6 +45,46 @@ impl Default for ClientOptions {
     }
 }
 
+/// What it takes to cancel a running statement from another connection (Postgres'
+/// CancelRequest): the server's address and the backend's key. Holds no credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CancelToken {
+    host: String,
+    port: u16,
+    process_id: i32,
+    secret_key: i32,
+}
+
+impl CancelToken {
+    /// Asks the server to cancel whatever the backend is running, over a new transport from
+    /// `connector`. Cancellation is best effort: the statement may finish first.
+    ///
+    /// Like libpq, it waits (up to 5 s) for the server to close the cancel connection rather
+    /// than hanging up first: PgBouncer 1.18 aborts when a cancel's client leaves early.
+    pub async fn cancel(&self, connector: &dyn Connector, runtime: &dyn Runtime) -> Result<()> {
+        let mut transport = connector.connect(&self.host, self.port).await?;
+        let mut buf = BytesMut::new();
+        postgres_protocol::message::frontend::cancel_request(
+            self.process_id,
+            self.secret_key,
+            &mut buf,
+        );
+        let written = transport.write(&buf).await;
+        if written.is_ok() {
+            let mut sink = Vec::new();
+            loop {
+                sink.clear();
+                match select(transport.read(&mut sink), runtime.sleep(5_000)).await {
+                    Either::Left((Ok(n), _)) if n > 0 => continue,
+                    _ => break,
+                }
+            }
+        }
+        transport.close().await;
+        written
+    }
+}
+
 /// One connection to Postgres.
 pub struct Client {
     conn: Connection,
@@ -56,6 +96,8 @@ pub struct Client {
     transport_closed: bool,
     created_ms: u64,
     writes: u64,
+    host: String,
+    port: u16,
 }
 
 impl std::fmt::Debug for Client {
@@ -123,6 +165,8 @@ impl Client {
             transport_closed: false,
             created_ms: start,
             writes: 0,
+            host: config.host.clone(),
+            port: config.port,
         })
     }
 
@@ -239,6 +283,18 @@ impl Client {
     /// The backend process id and secret key.
     pub fn backend_key(&self) -> Option<(i32, i32)> {
         self.conn.backend_key()
+    }
+
+    /// A token to cancel this connection's running statement from elsewhere (once the
+    /// handshake has finished; through a pooler, the pooler routes it).
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        let (process_id, secret_key) = self.conn.backend_key()?;
+        Some(CancelToken {
+            host: self.host.clone(),
+            port: self.port,
+            process_id,
+            secret_key,
+        })
     }
 
     /// Writes since the last call: each write waits for the server's answer, so this counts

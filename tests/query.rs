@@ -218,3 +218,32 @@ fn terminated_backend_is_reported_as_closed() {
         assert!(c.is_closed());
     });
 }
+
+#[test]
+fn cancel_request_stops_a_running_statement() {
+    run(async {
+        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+            let mut c = connect(&config(var)).await.unwrap();
+            let token = c
+                .cancel_token()
+                .expect("a ready connection has a backend key");
+            let canceller = tokio::task::spawn_local(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                token
+                    .cancel(
+                        &edgepg::transport::tcp::TcpConnector,
+                        &edgepg::transport::tcp::TokioRuntime,
+                    )
+                    .await
+            });
+            let started = std::time::Instant::now();
+            let err = c.run(sql("SELECT pg_sleep(10)")).await.unwrap_err();
+            assert_eq!(err.code(), "57014", "{var}: {err:?}");
+            assert!(started.elapsed().as_secs() < 5);
+            canceller.await.unwrap().unwrap();
+            // The connection survives a cancel.
+            assert_eq!(scalar(&mut c, "SELECT 'after'").await, "after");
+            c.close().await;
+        }
+    });
+}
