@@ -32,8 +32,10 @@ const PSQL = process.env.EDGEPG_PSQL || 'psql';
 const BOUNCER_POOL_SIZE = 20; // default_pool_size in scripts/stack.sh's pgbouncer.ini
 
 const report = {};
+const bodies = []; // every response body, for the final check
 let isolateId;
 let bouncerPoolId;
+let directPoolId;
 
 describe('edgepg in a Worker (wrangler dev)', () => {
   before(async () => {
@@ -160,15 +162,14 @@ describe('edgepg in a Worker (wrangler dev)', () => {
 
   test('direct PostgreSQL: SCRAM-SHA-256 connections, one pool across requests', async () => {
     const pids = [];
-    let poolId;
     for (let i = 0; i < 10; i++) {
       const { status, body } = await get('/direct');
       assert.equal(status, 200, JSON.stringify(body));
       assert.equal(body.user, 'edgepg_scram');
       assert.equal(body.application_name, APP_DIRECT);
       assert.equal(body.isolate.id, isolateId);
-      poolId ??= body.pool.id;
-      assert.equal(body.pool.id, poolId);
+      directPoolId ??= body.pool.id;
+      assert.equal(body.pool.id, directPoolId);
       assert.notEqual(body.pool.id, bouncerPoolId);
       pids.push(body.pid);
     }
@@ -275,36 +276,39 @@ describe('edgepg in a Worker (wrangler dev)', () => {
     report.statsBeforeBursts = { bouncer: body.bouncer.stats, direct: body.direct.stats, isolateRequests: body.isolate.requests };
   });
 
-  // Bursts of 50 concurrent requests. First with pools large enough that no request waits for
-  // a connection, then with the default pool (max 5), where 45 requests wait in the pool's
-  // queue for a connection that another request gives back.
-  test('50 concurrent requests through PgBouncer, pool max 64 (nobody waits)', async (t) => {
-    await burst(t, { target: 'bouncer', max: 64 });
-  });
-
-  test('50 concurrent requests to PostgreSQL directly, pool max 64 (nobody waits)', async (t) => {
-    await burst(t, { target: 'direct', max: 64 });
-  });
-
-  test('50 concurrent requests through PgBouncer, default pool (max 5: requests wait for one another)', async (t) => {
+  // Bursts of 50 concurrent requests on the default pool (max 5). On Workers a request can
+  // neither use nor wait for another request's connection (workerd would cancel it as hung),
+  // so each in-flight request has a connection of its own: `max` bounds the idle connections
+  // kept, and the pooler (PgBouncer here) bounds the server side.
+  test('50 concurrent requests through PgBouncer all succeed; PgBouncer keeps the server side at its pool size', async (t) => {
     await burst(t, { target: 'bouncer' });
   });
 
-  test('50 concurrent requests to PostgreSQL directly, default pool (max 5: requests wait for one another)', async (t) => {
+  test('50 concurrent requests to PostgreSQL directly all succeed; the backends are gone right after', async (t) => {
     await burst(t, { target: 'direct' });
+  });
+
+  test("no response ever showed workerd's cross-request I/O error", () => {
+    // The pool meets it on every request after the first (the idle connection belongs to an
+    // ended request) and must handle it silently. scripts/test-workers.sh also greps the
+    // wrangler log for it.
+    assert.ok(bodies.length >= 150, `only ${bodies.length} responses seen`);
+    const leaked = bodies.filter((text) => /different request|Cannot perform I\/O/i.test(text));
+    assert.deepEqual(leaked, []);
   });
 });
 
 /**
- * Fires 50 concurrent `/sleep?ms=200` at `target` (pool `max`, or the default pool) while
- * sampling the server side, then checks: every request succeeded, the Worker's connections
- * stayed bounded, they were all gone shortly after (workerd closes sockets at request end), and
- * the pool is left with nothing busy or waiting and still answers.
+ * Fires 50 concurrent `/sleep?ms=200` at `target` while sampling the server side, then
+ * checks: every request succeeded on the isolate's one pool, the Worker never held more than
+ * one connection per request, PgBouncer no more than its pool size, the Worker's connections
+ * were all gone shortly after (workerd closes sockets at request end), and the pool is left
+ * with nothing busy or waiting and still answers.
  */
-async function burst(t, { target, max }) {
+async function burst(t, { target }) {
   const n = 50;
   const app = target === 'direct' ? APP_DIRECT : APP_BOUNCER;
-  const path = `/sleep?ms=200&target=${target}${max ? `&max=${max}` : ''}`;
+  const path = `/sleep?ms=200&target=${target}`;
   const workerConnections = async () =>
     target === 'direct'
       ? Number(await psqlValue(ADMIN_URL, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND application_name = '${app}'`))
@@ -334,7 +338,7 @@ async function burst(t, { target, max }) {
   const peak = sampler.peak();
   const ok = responses.filter((r) => r.status === 200);
   const failures = responses.filter((r) => r.status !== 200);
-  const entry = { target, poolMax: max ?? 'default (5)', requests: n, succeeded: ok.length, wallMs, samples: sampler.samples.length, peak };
+  const entry = { target, requests: n, succeeded: ok.length, wallMs, samples: sampler.samples.length, peak };
   if (failures.length) entry.failures = countBy(failures.map((r) => r.body?.error?.code ?? r.text.slice(0, 120)));
   (report.bursts ??= []).push(entry);
   t.diagnostic(`${ok.length}/${n} ok in ${wallMs} ms; peak: Worker connections ${peak.workerConnections}, edgepg_scram backends ${peak.scramBackends}${target === 'bouncer' ? `, PgBouncer servers ${peak.bouncerServers}` : ''}`);
@@ -342,25 +346,23 @@ async function burst(t, { target, max }) {
   assert.equal(failures.length, 0, `${failures.length}/${n} failed: ${JSON.stringify(entry.failures)}`);
   const poolId = ok[0].body.pool.id;
   assert.ok(ok.every((r) => r.body.pool.id === poolId), 'one pool served all 50');
-  const poolMax = ok[0].body.pool.stats.max;
+  assert.equal(ok[0].body.pool.id, target === 'bouncer' ? bouncerPoolId : directPoolId, 'the same pool as the sequential requests');
   assert.ok(sampler.samples.length >= 3, `only ${sampler.samples.length} samples`);
   assert.ok(peak.workerConnections >= 1, 'the sampler never saw the Worker connected: the bound would prove nothing');
-  // One isolate, one pool: at most `max` connections, plus (briefly) ones the pool dropped as
-  // foreign whose request has not ended yet; never more than one per request.
-  const bound = Math.min(n, 2 * poolMax);
-  assert.ok(peak.workerConnections <= bound, `the Worker held ${peak.workerConnections} connections (pool max ${poolMax}, bound ${bound})`);
+  assert.ok(peak.workerConnections <= n, `the Worker held ${peak.workerConnections} connections for ${n} requests`);
   if (target === 'bouncer') assert.ok(peak.bouncerServers <= BOUNCER_POOL_SIZE, `PgBouncer used ${peak.bouncerServers} server connections`);
   // workerd closed every socket when its request ended: nothing of the Worker stays connected.
   const t0 = Date.now();
   await waitFor(async () => (await workerConnections()) === 0, 5000, `the Worker's ${target} connections to close`);
   entry.backToZeroMs = Date.now() - t0;
-  const next = await get(max ? `/sleep?ms=0&target=${target}&max=${max}` : `/sleep?ms=0&target=${target}`);
+  const next = await get(`/sleep?ms=0&target=${target}`);
   assert.equal(next.status, 200, `the pool after the burst: ${next.text}`);
   const stats = next.body.pool.stats;
   entry.statsAfter = stats;
   assert.equal(stats.busy, 0, 'no lease left behind');
   assert.equal(stats.waiting, 0);
   assert.equal(stats.timeouts, 0);
+  assert.ok(stats.idle <= stats.max, `${stats.idle} idle connections kept, max ${stats.max}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +382,7 @@ async function get(path, { allowText = false } = {}) {
   const res = await fetch(WORKER_URL + path);
   const text = await res.text();
   const ms = Math.round(performance.now() - started);
+  bodies.push(text);
   let body;
   try {
     body = JSON.parse(text);
