@@ -49,7 +49,7 @@ if [ ! -f js/dist/workerd.js ] || [ -n "$(find src js/src Cargo.toml -newer js/d
 fi
 
 step "Installing wrangler and the Next.js app's packages (npm)"
-[ -x node_modules/.bin/wrangler ] || quiet npm-root "npm install failed at the repository root" npm install --no-audit --no-fund
+quiet npm-root "npm install failed at the repository root" npm install --install-links --no-audit --no-fund --prefer-offline
 [ -x examples/nextjs/node_modules/.bin/next ] || quiet npm-next "npm install failed in examples/nextjs" npm --prefix examples/nextjs install --no-audit --no-fund
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
