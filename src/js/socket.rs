@@ -202,15 +202,9 @@ impl Transport for JsSocket {
     }
 }
 
-/// A socket failure. Workers refuse I/O on a socket from another request before sending
-/// anything; that becomes `Kind::Foreign`, which the pool handles without surfacing it.
+/// A socket failure (see `transport::io_failure`).
 fn io_error(doing: &str, e: &JsValue) -> Error {
-    let message = js_message(e);
-    if message.contains("on behalf of a different request") {
-        Error::new(Kind::Foreign, "the socket belongs to another request")
-    } else {
-        Error::closed(format!("{doing} failed: {message}"))
-    }
+    crate::transport::io_failure(doing, &js_message(e))
 }
 
 /// The message of a thrown JS value.

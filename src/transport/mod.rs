@@ -77,3 +77,15 @@ pub trait Runtime {
     /// Fills `buf` with cryptographically secure random bytes.
     fn fill_random(&self, buf: &mut [u8]) -> Result<()>;
 }
+
+/// A socket failure, from its message. Workers refuse I/O on a socket of another request before
+/// sending anything; that becomes `Kind::Foreign`, which the pool handles without surfacing it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn io_failure(doing: &str, message: &str) -> crate::error::Error {
+    use crate::error::{Error, Kind};
+    if message.contains("on behalf of a different request") {
+        Error::new(Kind::Foreign, "the socket belongs to another request")
+    } else {
+        Error::closed(format!("{doing} failed: {message}"))
+    }
+}

@@ -122,13 +122,7 @@ impl Transport for WorkersSocket {
     }
 }
 
-/// Workers refuse I/O on a socket of another request before sending anything: the pool
-/// handles that (`Kind::Foreign`) without surfacing it.
+/// A socket failure (see `transport::io_failure`).
 fn io_error(doing: &str, e: &std::io::Error) -> Error {
-    let message = e.to_string();
-    if message.contains("on behalf of a different request") {
-        Error::new(Kind::Foreign, "the socket belongs to another request")
-    } else {
-        Error::closed(format!("{doing} failed: {message}"))
-    }
+    crate::transport::io_failure(doing, &e.to_string())
 }
