@@ -44,7 +44,8 @@ quiet stack "see the stack's logs under /tmp/edgepg-stack" scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
 step "Building the wasm and the npm package"
-if [ ! -f js/dist/workerd.js ] || [ -n "$(find src js/src Cargo.toml -newer js/dist/workerd.js -print -quit)" ]; then
+. scripts/lib/js-dist.sh
+if dist_stale 2>/dev/null; then
   quiet build "cargo or npm failed: see the log" bash js/build.sh
 fi
 

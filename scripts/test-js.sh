@@ -35,21 +35,8 @@ case "$work" in /*) ;; *) die "EDGEPG_JS_TEST_DIR must be an absolute path" ;; e
 # dist/core.js is written by tsc in the middle of js/build.sh: anything the build reads that
 # is newer than it means a rebuild. src/bin holds native binaries only (never in the wasm);
 # js/src/wasm is the build's own output.
-dist_stale() {
-  local f
-  for f in core.js node.js edge.js browser.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
-    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
-  done
-  local newer
-  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
-    \( -path "$root/src/bin" -o -path "$js/src/wasm" \) -prune -o \
-    -type f -newer "$js/dist/core.js" -print -quit)"
-  if [[ -n "$newer" ]]; then
-    log "js/dist is older than ${newer#"$root"/}"
-    return 0
-  fi
-  return 1
-}
+# shellcheck source=lib/js-dist.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/js-dist.sh"
 
 if dist_stale; then
   # One build at a time on this machine (two would delete each other's pkg/ and dist/).

@@ -38,20 +38,8 @@ flock -n 7 || { log "another scripts/test-nextjs.sh is running: waiting for it";
 # ---------------------------------------------------------------------------------------
 # 1. js/dist, built when missing or stale (same rule and lock as scripts/test-js.sh)
 # ---------------------------------------------------------------------------------------
-dist_stale() {
-  local f newer
-  for f in core.js node.js edge.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
-    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
-  done
-  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
-    \( -path "$root/src/bin" -o -path "$js/src/wasm" \) -prune -o \
-    -type f -newer "$js/dist/core.js" -print -quit)"
-  if [[ -n "$newer" ]]; then
-    log "js/dist is older than ${newer#"$root"/}"
-    return 0
-  fi
-  return 1
-}
+# shellcheck source=lib/js-dist.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/js-dist.sh"
 
 # Held until the end, shared: a js/build.sh started by scripts/test-js.sh (which takes it
 # exclusively) waits until this app is built and tested instead of deleting js/dist under it.

@@ -35,21 +35,8 @@ mkdir -p "$work"
 # 1. js/dist, built when missing or stale, under the lock scripts/test-js.sh takes (one build
 #    at a time), which stays held until node_modules/edgepg holds a copy of it (step 2).
 # ---------------------------------------------------------------------------------------
-dist_stale() {
-  local f
-  for f in core.js workerd.js errors.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
-    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
-  done
-  local newer
-  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
-    \( -path "$root/src/bin" -o -path "$js/src/wasm" \) -prune -o \
-    -type f -newer "$js/dist/core.js" -print -quit)"
-  if [[ -n "$newer" ]]; then
-    log "js/dist is older than ${newer#"$root"/}"
-    return 0
-  fi
-  return 1
-}
+# shellcheck source=lib/js-dist.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/js-dist.sh"
 
 exec 8>/tmp/edgepg-js-build.lock
 log "waiting for the js build lock (/tmp/edgepg-js-build.lock)"
