@@ -35,23 +35,11 @@ case "$work" in /*) ;; *) die "EDGEPG_SUSPEND_TEST_DIR must be an absolute path"
 [[ "$work" != "/" && "$work" != "/tmp" && "$work" != "$root"* ]] || die "refusing to use $work as the test project dir"
 
 # ---------------------------------------------------------------------------------------
-# 1. js/dist, built when missing or stale (same rule and lock as scripts/test-js.sh)
+# 1. js/dist, built when missing or stale (the shared rule, scripts/lib/js-dist.sh; same lock
+#    as scripts/test-js.sh)
 # ---------------------------------------------------------------------------------------
-dist_stale() {
-  local f
-  for f in core.js node.js errors.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
-    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
-  done
-  local newer
-  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
-    \( -path "$root/src/bin" -o -path "$js/src/wasm" \) -prune -o \
-    -type f -newer "$js/dist/core.js" -print -quit)"
-  if [[ -n "$newer" ]]; then
-    log "js/dist is older than ${newer#"$root"/}"
-    return 0
-  fi
-  return 1
-}
+# shellcheck source=lib/js-dist.sh
+. "$root/scripts/lib/js-dist.sh"
 
 if dist_stale; then
   exec 8>/tmp/edgepg-js-build.lock

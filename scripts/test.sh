@@ -41,6 +41,9 @@ CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome -- 
 step "npm package: packed, in Node (TCP and WebSocket) and in Vercel's edge-runtime"
 scripts/test-js.sh
 
+step "Suspension: frozen instances, stale sockets, attachDatabasePool"
+scripts/test-suspend.sh
+
 step "Cloudflare Worker (JavaScript) under wrangler dev"
 scripts/test-workers.sh
 

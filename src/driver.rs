@@ -98,7 +98,12 @@ pub struct Client {
     writes: u64,
     host: String,
     port: u16,
+    last_io_ms: u64,
 }
+
+/// A connection idle at least this long first lets pending host events arrive, so a close that
+/// happened meanwhile is seen before anything is written.
+const SETTLE_AFTER_IDLE_MS: u64 = 20;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +172,7 @@ impl Client {
             writes: 0,
             host: config.host.clone(),
             port: config.port,
+            last_io_ms: start,
         })
     }
 
@@ -183,7 +189,7 @@ impl Client {
     pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
         let ready = self.conn.is_ready();
         if ready {
-            self.check_idle_input();
+            self.check_idle_input().await;
         }
         let now = self.runtime.now_ms();
         let id = self.conn.submit(request, now);
@@ -211,7 +217,7 @@ impl Client {
     pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
         let ready = self.conn.is_ready();
         if ready {
-            self.check_idle_input();
+            self.check_idle_input().await;
         }
         let now = self.runtime.now_ms();
         let ids: Vec<RequestId> = requests
@@ -310,7 +316,10 @@ impl Client {
 
     /// Feeds what arrived while the connection sat idle (a FATAL from a terminated backend, the
     /// peer's close), so a dead connection is noticed before anything is written to it.
-    fn check_idle_input(&mut self) {
+    async fn check_idle_input(&mut self) {
+        if self.runtime.now_ms().saturating_sub(self.last_io_ms) >= SETTLE_AFTER_IDLE_MS {
+            self.transport.settle().await;
+        }
         self.input.clear();
         let now = self.runtime.now_ms();
         match self.transport.try_read(&mut self.input) {
@@ -381,6 +390,7 @@ impl Client {
                 }
             };
             let now = self.runtime.now_ms();
+            self.last_io_ms = now;
             match outcome {
                 Some(Ok(0)) => self.conn.handle_eof(),
                 Some(Ok(_)) => self.conn.handle_input(&self.input, now),
@@ -402,6 +412,7 @@ impl Client {
         match result {
             Ok(()) => {
                 self.writes += 1;
+                self.last_io_ms = self.runtime.now_ms();
                 true
             }
             Err(e) => {

@@ -77,6 +77,13 @@ export function nodeSocket(host: string, port: number): Promise<EdgeSocket> {
           sock.write(data, (e) => (e ? fail(e) : ok()));
         });
       },
+      async settle() {
+        // Bytes already in the kernel (a FATAL, the peer's FIN) are read in the event loop's
+        // poll phase. Called from a callback, the next check phase comes before any new poll:
+        // the second setImmediate runs after one.
+        await new Promise<void>((ok) => setImmediate(ok));
+        await new Promise<void>((ok) => setImmediate(ok));
+      },
       pending() {
         if (chunks.length > 0) {
           const c = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);

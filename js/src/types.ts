@@ -81,6 +81,8 @@ export interface EdgeSocket {
   readonly security: 'plain' | 'starttls' | 'secure';
   write(data: Uint8Array): Promise<void> | void;
   read(): Promise<Uint8Array | null>;
+  /** Optional: let data already received by the host arrive (one event-loop turn). */
+  settle?(): Promise<void>;
   /** Optional: what already arrived, synchronously (null: closed; undefined: nothing). */
   pending?(): Uint8Array | null | undefined;
   startTls(): Promise<void>;

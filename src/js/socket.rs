@@ -148,6 +148,17 @@ impl Transport for JsSocket {
         })
     }
 
+    fn settle(&mut self) -> LocalBoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Optional `settle(): Promise<void>`: one host event-loop turn (node: setImmediate).
+            if let Ok(f) = Reflect::get(&self.socket, &JsValue::from_str("settle"))
+                && let Ok(f) = f.dyn_into::<Function>()
+            {
+                let _ = self.call("settle", &f, None).await;
+            }
+        })
+    }
+
     fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
         // Optional `pending(): Uint8Array | null | undefined` — what already arrived (null: the
         // peer closed), synchronously.

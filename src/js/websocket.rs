@@ -249,6 +249,11 @@ impl Transport for WebSocketTransport {
         }))
     }
 
+    fn settle(&mut self) -> LocalBoxFuture<'_, ()> {
+        // A zero timer is a macrotask: message and close events already queued run first.
+        JsRuntime.sleep(0)
+    }
+
     fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
         let mut st = self.state.borrow_mut();
         if let Some(chunk) = st.chunks.pop_front() {

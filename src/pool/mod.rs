@@ -549,6 +549,8 @@ impl Pool {
                 Ok(client)
             }
             Err(e) => {
+                // The lease ends here, without a client to give back.
+                self.emit(PoolEvent::Release);
                 self.shared.state.borrow_mut().busy -= 1;
                 self.slot_freed();
                 Err(e.with_outcome(Outcome::NotExecuted))

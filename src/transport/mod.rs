@@ -36,6 +36,12 @@ pub trait Transport {
         None
     }
 
+    /// Lets bytes that reached the host but not yet this transport arrive (one event-loop turn
+    /// in JS hosts), so `try_read` can see a close that happened while the connection sat idle.
+    fn settle(&mut self) -> LocalBoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
     /// Switches the stream to TLS (after the server accepted SSLRequest).
     fn start_tls(&mut self) -> LocalBoxFuture<'_, Result<()>>;
 
