@@ -12,6 +12,7 @@
 //   /          a read through PgBouncer: current_user, version(), now()
 //   /cached    the same read, on a pool cached in module scope on the first request
 //   /direct    the same read against PostgreSQL itself (DIRECT_DATABASE_URL)
+//   /hyperdrive the same read through a Hyperdrive binding (env.HYPERDRIVE.connectionString)
 //   /types     every type mapping, as results and as parameters (bigint as a string)
 //   /tx        a write inside db.transaction; ?fail=1 throws after the insert (rolled back)
 //   /count     the demo table's row count
@@ -61,6 +62,13 @@ const routes = {
 
   async '/direct'(env, url) {
     return read(env.DIRECT_DATABASE_URL, url);
+  },
+
+  // A Hyperdrive binding: its connectionString is used like any URL. Under wrangler dev the
+  // binding's localConnectionString (wrangler.toml) points at the local PgBouncer.
+  async '/hyperdrive'(env, url) {
+    if (!env.HYPERDRIVE) throw new Error('no HYPERDRIVE binding');
+    return read(env.HYPERDRIVE.connectionString, url);
   },
 
   async '/cached'(env) {

@@ -259,6 +259,15 @@ describe('edgepg in a Worker (wrangler dev)', () => {
     assert.deepEqual(body.results, [[{ one: 1 }], [{ two: 'two' }], [{ n: 1 }, { n: 2 }, { n: 3 }]]);
   });
 
+  test("a Hyperdrive binding's connectionString works like any URL", async () => {
+    for (let i = 0; i < 3; i++) {
+      const { status, body, text } = await get('/hyperdrive');
+      assert.equal(status, 200, text);
+      assert.equal(body.user, 'edgepg_scram', text);
+      assert.ok(body.pool.stats.created >= 1);
+    }
+  });
+
   test('the isolate kept one pool object per URL through every request', async () => {
     const { status, body } = await get('/stats');
     assert.equal(status, 200);
