@@ -30,20 +30,9 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 # ---------------------------------------------------------------------------------------
 # 1. js/dist, rebuilt only when stale (same rule and lock as scripts/test-js.sh)
 # ---------------------------------------------------------------------------------------
-dist_stale() {
-  local f newer
-  for f in core.js node.js edge.js workerd.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
-    [[ -f "$js/dist/$f" ]] || { log "js/dist/$f is missing"; return 0; }
-  done
-  newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
-    \( -path "$root/src/bin" -o -path "$root/src/proxy" -o -path "$js/src/wasm" \) -prune -o \
-    -type f -newer "$js/dist/core.js" -print -quit)"
-  if [[ -n "$newer" ]]; then
-    log "js/dist is older than ${newer#"$root"/}"
-    return 0
-  fi
-  return 1
-}
+# dist_stale (shared with the test scripts): js/dist missing or older than anything the
+# build reads.
+source "$root/scripts/lib/js-dist.sh"
 
 if dist_stale; then
   exec 8>/tmp/edgepg-js-build.lock
