@@ -63,6 +63,13 @@ function convert(v: unknown, kind: Kind): unknown {
 
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) {
+    out[i] = (nibble(hex.charCodeAt(j)) << 4) | nibble(hex.charCodeAt(j + 1));
+  }
   return out;
+}
+
+/** The value of one lowercase (or uppercase) hex digit's char code. */
+function nibble(c: number): number {
+  return c < 58 ? c - 48 : (c | 32) - 87;
 }

@@ -145,6 +145,13 @@ fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Resu
                 out.push_str(text);
                 return Ok(());
             }
+            // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
+            oid::BYTEA if text.starts_with("\\x") && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) => {
+                out.push('"');
+                out.push_str(&text[2..]);
+                out.push('"');
+                return Ok(());
+            }
             oid::TEXT
             | oid::VARCHAR
             | oid::BPCHAR
@@ -180,13 +187,7 @@ fn emit_value(out: &mut String, value: &Value) {
         Value::Float4(v) if v.is_finite() => push_display(out, value),
         Value::Float8(v) if v.is_finite() => push_display(out, value),
         Value::Json(text) | Value::Jsonb(text) => out.push_str(text),
-        Value::Bytea(bytes) => {
-            out.push('"');
-            for b in bytes {
-                let _ = write!(out, "{b:02x}");
-            }
-            out.push('"');
-        }
+        Value::Bytea(bytes) => push_hex_string(out, bytes),
         Value::Timestamp(_) => push_json_string(out, &value.to_string().replacen(' ', "T", 1)),
         Value::TimestampTz(ts) => match ts.unix_micros() {
             Some(us) => push_display(out, us.div_euclid(1000)),
@@ -201,13 +202,7 @@ fn emit_value(out: &mut String, value: &Value) {
                 emit_dim(out, &array.elements, &lens, &mut at);
             }
         }
-        Value::Unknown { bytes, .. } => {
-            out.push('"');
-            for b in bytes {
-                let _ = write!(out, "{b:02x}");
-            }
-            out.push('"');
-        }
+        Value::Unknown { bytes, .. } => push_hex_string(out, bytes),
         // Text-like values, int8 and numeric as strings.
         _ => push_json_string(out, &value.to_string()),
     }
@@ -317,6 +312,18 @@ fn text_of(v: &JsValue, in_array: bool) -> Result<String> {
     Err(Error::encode(
         "unsupported parameter type (use string, number, bigint, boolean, Date, Uint8Array, array, object or null)",
     ))
+}
+
+/// Bytes as a JSON string of lowercase hex digits.
+fn push_hex_string(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2 + 2);
+    out.push('"');
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out.push('"');
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) {
