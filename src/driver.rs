@@ -220,16 +220,29 @@ impl Client {
             self.check_idle_input().await;
         }
         let now = self.runtime.now_ms();
+        let inert: Vec<bool> = requests.iter().map(opens_transaction_only).collect();
         let ids: Vec<RequestId> = requests
             .into_iter()
             .map(|r| self.conn.submit(r, now))
             .collect();
         if ready && !self.flush().await {
+            // The last request's Sync was in the failed write: it cannot have committed. One
+            // before it may have reached the server whole and committed before the write
+            // broke part-way, so its outcome stays unknown (and it is never retried), unless
+            // it commits nothing by itself (a transaction's BEGIN) or nothing was sent at all
+            // (the socket belongs to another request).
+            let nothing_sent = self.is_foreign();
+            let last = ids.len().saturating_sub(1);
             return ids
                 .into_iter()
-                .map(|id| {
-                    self.take(id)
-                        .map_err(|e| e.with_outcome(crate::error::Outcome::NotExecuted))
+                .enumerate()
+                .map(|(i, id)| {
+                    let result = self.take(id);
+                    if i == last || inert[i] || nothing_sent {
+                        result.map_err(|e| e.with_outcome(crate::error::Outcome::NotExecuted))
+                    } else {
+                        result
+                    }
                 })
                 .collect();
         }
@@ -427,5 +440,20 @@ impl Client {
             self.transport_closed = true;
             self.transport.close().await;
         }
+    }
+}
+
+/// True for a request that only opens a transaction block: alone, it leaves nothing behind
+/// once its connection is gone.
+fn opens_transaction_only(request: &Request) -> bool {
+    let begin = |sql: &str| {
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        sql.eq_ignore_ascii_case("BEGIN") || sql.eq_ignore_ascii_case("START TRANSACTION")
+    };
+    match request {
+        Request::Extended(statements) => statements
+            .iter()
+            .all(|s| s.params.is_empty() && begin(&s.sql)),
+        Request::Simple(sql) => begin(sql),
     }
 }

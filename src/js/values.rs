@@ -146,7 +146,10 @@ fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Resu
                 return Ok(());
             }
             // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
-            oid::BYTEA if text.starts_with("\\x") && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) => {
+            oid::BYTEA
+                if text.starts_with("\\x")
+                    && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) =>
+            {
                 out.push('"');
                 out.push_str(&text[2..]);
                 out.push('"');

@@ -86,17 +86,14 @@ impl Lease {
         self.client.as_mut().unwrap_or_else(|| unreachable!())
     }
 
-    /// Swaps the dead connection for a fresh one in the same slot.
+    /// Swaps the dead connection for a fresh one in the same slot. On failure the dead one
+    /// stays (every later request on it fails at once, without I/O) and is discarded on drop.
     async fn replace(&mut self) -> Result<()> {
-        let old = self.client.take().unwrap_or_else(|| unreachable!());
-        match self.pool.replace(old, self.scope).await {
-            Ok(client) => {
-                self.client = Some(client);
-                self.fresh = true;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        let pool = self.pool.clone();
+        let scope = self.scope;
+        pool.replace(self.client_mut(), scope).await?;
+        self.fresh = true;
+        Ok(())
     }
 
     /// True when this lease opened a new connection (its handshake rides with the first

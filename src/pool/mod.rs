@@ -514,10 +514,11 @@ impl Pool {
 
     /// Replaces a leased connection found dead (or foreign) on its first use by a fresh one,
     /// keeping its slot; idle siblings of the same scope are likely dead too and are retired.
-    async fn replace(&self, old: Client, scope: ScopeId) -> Result<Client> {
+    /// When no fresh connection can be opened, the dead one stays in the lease, with its slot,
+    /// until the lease is dropped (a lease always holds a client).
+    async fn replace(&self, client: &mut Client, scope: ScopeId) -> Result<()> {
         {
             let mut st = self.shared.state.borrow_mut();
-            st.stats.discarded += 1;
             let (stale, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
                 .into_iter()
                 .partition(|i| i.scope == scope);
@@ -526,6 +527,18 @@ impl Pool {
                 self.discard(&mut st, i.client);
             }
         }
+        let mut options = self.shared.options.client.clone();
+        options.hints = self.shared.state.borrow().hints.clone();
+        let fresh = Client::open(
+            &self.shared.config,
+            options,
+            &*self.shared.connector,
+            self.shared.runtime.clone(),
+        )
+        .await
+        .map_err(|e| e.with_outcome(Outcome::NotExecuted))?;
+        let old = std::mem::replace(client, fresh);
+        self.shared.state.borrow_mut().stats.discarded += 1;
         if !old.is_foreign() {
             if let Some(reason) = old.close_reason() {
                 self.emit(PoolEvent::Error(reason.message().to_string()));
@@ -533,29 +546,9 @@ impl Pool {
             self.shared.runtime.spawn(Box::pin(old.close()));
         }
         self.emit(PoolEvent::Remove);
-        let mut options = self.shared.options.client.clone();
-        options.hints = self.shared.state.borrow().hints.clone();
-        match Client::open(
-            &self.shared.config,
-            options,
-            &*self.shared.connector,
-            self.shared.runtime.clone(),
-        )
-        .await
-        {
-            Ok(client) => {
-                self.shared.state.borrow_mut().stats.created += 1;
-                self.emit(PoolEvent::Connect);
-                Ok(client)
-            }
-            Err(e) => {
-                // The lease ends here, without a client to give back.
-                self.emit(PoolEvent::Release);
-                self.shared.state.borrow_mut().busy -= 1;
-                self.slot_freed();
-                Err(e.with_outcome(Outcome::NotExecuted))
-            }
-        }
+        self.shared.state.borrow_mut().stats.created += 1;
+        self.emit(PoolEvent::Connect);
+        Ok(())
     }
 
     /// Takes a connection back from a lease.

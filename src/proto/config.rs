@@ -179,7 +179,9 @@ impl Config {
     }
 
     /// Applies one `key=value` parameter (from a URL query or a libpq string).
-    fn set(&mut self, key: &str, value: String) -> Result<()> {
+    /// `after_password`: the previous parameter was `password`, so an unknown key here is
+    /// likely the rest of the password (see [`stray_word`]).
+    fn set(&mut self, key: &str, value: String, after_password: bool) -> Result<()> {
         match key {
             "host" => {
                 if value.starts_with('/') {
@@ -270,6 +272,9 @@ impl Config {
             | "keepalives_count"
             | "tcp_user_timeout"
             | "sslcompression" => {}
+            _ if after_password || !plausible_name(key) => {
+                return Err(stray_word(after_password));
+            }
             _ => {
                 return Err(Error::config(format!(
                     "unknown connection parameter {key:?}: edgepg accepts host, port, user, \
@@ -310,6 +315,28 @@ impl std::str::FromStr for Config {
 }
 
 fn parse_url(s: &str) -> Result<Config> {
+    parse_url_parts(s).map_err(|e| {
+        if userinfo_may_be_split(s) {
+            Error::config(
+                "the connection string cannot be read: percent-encode / ? # @ in the user name \
+                 or password (%2F %3F %23 %40)",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// True when `@` appears only after the first `/`, `?` or `#` following the scheme: a user
+/// name or password holding one of those unencoded moved the host part, and an error about
+/// the "host" or "port" would show a piece of the password.
+fn userinfo_may_be_split(s: &str) -> bool {
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    !rest[..end].contains('@') && rest[end..].contains('@')
+}
+
+fn parse_url_parts(s: &str) -> Result<Config> {
     let rest = s
         .strip_prefix("postgresql://")
         .or_else(|| s.strip_prefix("postgres://"))
@@ -377,19 +404,16 @@ fn parse_url(s: &str) -> Result<Config> {
         }
     }
     if let Some(query) = query {
+        let mut after_password = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = match pair.find('=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => {
-                    return Err(Error::config(format!(
-                        "connection parameter {:?} has no value: write key=value",
-                        truncate(pair)
-                    )));
-                }
+                None => return Err(no_value(pair, after_password)),
             };
             let key = percent_decode(key, "parameter name")?;
             let value = percent_decode(value, "parameter value")?;
-            config.set(&key, value)?;
+            config.set(&key, value, after_password)?;
+            after_password = key == "password";
         }
     }
     config.finish()
@@ -398,6 +422,7 @@ fn parse_url(s: &str) -> Result<Config> {
 fn parse_key_value(s: &str) -> Result<Config> {
     let mut config = Config::empty();
     let mut chars = s.chars().peekable();
+    let mut after_password = false;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -417,10 +442,7 @@ fn parse_key_value(s: &str) -> Result<Config> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(Error::config(format!(
-                "connection parameter {:?} has no value: write key=value",
-                truncate(&key)
-            )));
+            return Err(no_value(&key, after_password));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -463,9 +485,43 @@ fn parse_key_value(s: &str) -> Result<Config> {
                 }
             }
         }
-        config.set(&key, value)?;
+        config.set(&key, value, after_password)?;
+        after_password = key == "password";
     }
     config.finish()
+}
+
+/// The error for a word without `=`; it is named only when it looks like a parameter name.
+fn no_value(word: &str, after_password: bool) -> Error {
+    if after_password || !plausible_name(word) {
+        return stray_word(after_password);
+    }
+    Error::config(format!(
+        "connection parameter {:?} has no value: write key=value",
+        truncate(word)
+    ))
+}
+
+/// A word that is not a known `key=value` pair and is not shown: right after `password=` it
+/// is most likely the rest of a password cut at an unquoted space (key=value) or an
+/// unencoded `&` (URL); with punctuation in it, it may be a mistyped URL with its password.
+fn stray_word(after_password: bool) -> Error {
+    if after_password {
+        Error::config(
+            "the text after password= is malformed: quote a password that holds spaces \
+             (password='a b'), and percent-encode & in a URL password (%26)",
+        )
+    } else {
+        Error::config(
+            "the connection string has a word that is not key=value (not shown: it may hold a \
+             password): write key=value pairs, or a URL starting with postgres://",
+        )
+    }
+}
+
+/// Letters, digits and `_`: what a parameter name is made of, safe to echo.
+fn plausible_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn parse_port(s: &str) -> Result<u16> {

@@ -75,7 +75,10 @@ impl Connector for WsConnector {
         Box::pin(async move {
             let url = self.url_for(host, port);
             let request = url.as_str().into_client_request().map_err(|e| {
-                Error::config(format!("the WebSocket URL {url:?} is not valid: {e}"))
+                Error::config(format!(
+                    "the WebSocket URL {:?} is not valid: {e}",
+                    redact(&url)
+                ))
             })?;
             let uri = request.uri();
             match uri.scheme_str() {
@@ -86,12 +89,17 @@ impl Connector for WsConnector {
                         "the native WebSocket transport does not do TLS: use a ws:// URL",
                     ));
                 }
-                _ => return Err(Error::config(format!("{url:?} is not a ws:// URL"))),
+                _ => {
+                    return Err(Error::config(format!(
+                        "{:?} is not a ws:// URL",
+                        redact(&url)
+                    )));
+                }
             }
             let proxy_host = uri
                 .host()
                 .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
-                .ok_or_else(|| Error::config(format!("{url:?} names no host")))?;
+                .ok_or_else(|| Error::config(format!("{:?} names no host", redact(&url))))?;
             let proxy_port = uri.port_u16().unwrap_or(80);
             let stream = TcpStream::connect((proxy_host.as_str(), proxy_port))
                 .await
@@ -212,6 +220,19 @@ fn handshake_error(error: WsError, host: &str, port: u16) -> Error {
         other => format!("the WebSocket handshake with the proxy failed: {other}"),
     };
     Error::new(Kind::Connect, message)
+}
+
+/// The URL without its query, fragment and user info (they may hold a token or password), for
+/// error messages.
+fn redact(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or_default();
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+            format!("{scheme}://{rest}")
+        }
+        None => no_query.to_string(),
+    }
 }
 
 /// Escapes what would break the URL; hosts and IPv6 literals pass unchanged.
