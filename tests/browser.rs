@@ -113,11 +113,17 @@ async fn the_js_surface_returns_rows_in_bulk() {
         0.0,
     );
     let result = JsFuture::from(promise).await.unwrap();
-    let json = Reflect::get(&result, &"json".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
-    assert_eq!(json, r#"[{"n":7,"s":"it's","big":"9007199254740993"}]"#);
+    // One JSON text: fields, command, row count and rows.
+    let json = result.as_string().unwrap();
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"fields":[{"name":"n","dataTypeID":23,"tableID":0,"columnID":0,"kind":0},"#,
+            r#"{"name":"s","dataTypeID":25,"tableID":0,"columnID":0,"kind":0},"#,
+            r#"{"name":"big","dataTypeID":20,"tableID":0,"columnID":0,"kind":1}],"#,
+            r#""command":"SELECT","rowCount":1,"rows":[{"n":7,"s":"it's","big":"9007199254740993"}]}"#
+        )
+    );
     let err = JsFuture::from(pool.query("SELECT nope".into(), Array::new(), false, 0.0))
         .await
         .unwrap_err();

@@ -15,16 +15,19 @@ interface RawField extends Field {
   kind: Kind;
 }
 
-/** What the wasm returns for one statement. */
-export interface RawResult {
-  json: string;
+/** What the wasm returns for one statement: one JSON text. */
+export type RawResult = string;
+
+interface ParsedResult {
   fields: RawField[];
   command: string;
   rowCount: number | null;
+  rows: Record<string | number, unknown>[];
 }
 
-export function finish<R>(raw: RawResult, arrayMode: boolean): QueryResult<R> {
-  const rows = JSON.parse(raw.json) as Record<string | number, unknown>[];
+export function finish<R>(json: RawResult, arrayMode: boolean): QueryResult<R> {
+  const raw = JSON.parse(json) as ParsedResult;
+  const rows = raw.rows;
   const special: [string | number, Kind][] = [];
   raw.fields.forEach((f, i) => {
     if (f.kind !== Kind.Plain) special.push([arrayMode ? i : f.name, f.kind]);

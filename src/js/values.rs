@@ -1,7 +1,7 @@
 //! Values across the JS boundary.
 //!
-//! **Rows out, in bulk.** A result crosses as one JSON text (rows as arrays or objects) plus
-//! per-column metadata, so the whole result costs one boundary crossing and one `JSON.parse`
+//! **Rows out, in bulk.** A result crosses as one JSON text (its fields, command, row count and
+//! rows as arrays or objects), so the whole result costs one boundary crossing and one `JSON.parse`
 //! (native speed) instead of a call per field. Most text-format values are copied straight into
 //! the JSON (integers, booleans, `json`/`jsonb`), the rest are decoded first. Values JSON cannot
 //! carry exactly are written as strings and converted by the TS layer according to the
@@ -15,7 +15,7 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use js_sys::{Array, Date, Object, Reflect, Uint8Array};
+use js_sys::{Array, Date, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Error, Result};
@@ -48,16 +48,45 @@ pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
         .collect()
 }
 
-/// Converts one result to `{ json, fields, command, rowCount }`.
+/// Converts one result to one JSON text:
+/// `{"fields":[{name,dataTypeID,tableID,columnID,kind}],"command":…,"rowCount":…,"rows":[…]}`.
+/// Everything crosses the boundary as this one string (no per-field `Reflect::set`).
 pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsValue> {
-    let mut json =
-        String::with_capacity(result.rows.iter().map(|r| r.byte_len() + 8).sum::<usize>() + 2);
+    let mut json = String::with_capacity(
+        result.rows.iter().map(|r| r.byte_len() + 8).sum::<usize>()
+            + 64 * result.columns.len()
+            + 64,
+    );
     let names: Vec<String> = result
         .columns
         .iter()
         .map(|c| json_string(&c.name))
         .collect();
-    json.push('[');
+    json.push_str("{\"fields\":[");
+    for (i, c) in result.columns.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(
+            json,
+            "{{\"name\":{},\"dataTypeID\":{},\"tableID\":{},\"columnID\":{},\"kind\":{}}}",
+            names[i],
+            c.type_oid,
+            c.table_oid,
+            c.column_id,
+            kind_of(c.type_oid) as u8
+        );
+    }
+    json.push_str("],\"command\":");
+    push_json_string(&mut json, result.command.split(' ').next().unwrap_or(""));
+    json.push_str(",\"rowCount\":");
+    match result.rows_affected {
+        Some(n) => {
+            let _ = write!(json, "{n}");
+        }
+        None => json.push_str("null"),
+    }
+    json.push_str(",\"rows\":[");
     for (r, row) in result.rows.iter().enumerate() {
         if r > 0 {
             json.push(',');
@@ -78,39 +107,8 @@ pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsV
         }
         json.push(if array_mode { ']' } else { '}' });
     }
-    json.push(']');
-
-    let fields = Array::new();
-    for c in &result.columns {
-        let f = Object::new();
-        set(&f, "name", &JsValue::from_str(&c.name));
-        set(&f, "dataTypeID", &JsValue::from_f64(c.type_oid as f64));
-        set(&f, "tableID", &JsValue::from_f64(c.table_oid as f64));
-        set(&f, "columnID", &JsValue::from_f64(c.column_id as f64));
-        set(
-            &f,
-            "kind",
-            &JsValue::from_f64(kind_of(c.type_oid) as u8 as f64),
-        );
-        fields.push(&f);
-    }
-    let out = Object::new();
-    set(&out, "json", &JsValue::from_str(&json));
-    set(&out, "fields", &fields);
-    set(
-        &out,
-        "command",
-        &JsValue::from_str(result.command.split(' ').next().unwrap_or("")),
-    );
-    set(
-        &out,
-        "rowCount",
-        &result
-            .rows_affected
-            .map(|n| JsValue::from_f64(n as f64))
-            .unwrap_or(JsValue::NULL),
-    );
-    Ok(out.into())
+    json.push_str("]}");
+    Ok(JsValue::from_str(&json))
 }
 
 fn kind_of(type_oid: Oid) -> ColumnKind {
@@ -327,10 +325,6 @@ fn push_hex_string(out: &mut String, bytes: &[u8]) {
         out.push(DIGITS[(b & 15) as usize] as char);
     }
     out.push('"');
-}
-
-fn set(target: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
 fn push_display(out: &mut String, v: impl std::fmt::Display) {
