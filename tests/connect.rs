@@ -195,3 +195,18 @@ fn a_silent_server_hits_connect_timeout() {
         hold.abort();
     });
 }
+
+#[test]
+fn startup_parameters_are_sent_in_the_form_the_server_reports() {
+    // PgBouncer compares each tracked parameter the client sent with the server connection's
+    // reported value and re-sends a SET before every transaction when they differ: what edgepg
+    // sends must be exactly what Postgres reports back.
+    run(async {
+        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+            let c = connect(&config(var)).await.unwrap();
+            assert_eq!(c.parameter("DateStyle"), Some("ISO, MDY"), "{var}");
+            assert_eq!(c.parameter("client_encoding"), Some("UTF8"), "{var}");
+            c.close().await;
+        }
+    });
+}

@@ -72,9 +72,23 @@ export function nodeSocket(host: string, port: number): Promise<EdgeSocket> {
     const api: EdgeSocket = {
       security: 'starttls',
       write(data) {
-        if (failure) return Promise.reject(failure);
+        if (failure) throw failure;
+        if (sock.destroyed || ended) throw new Error('the socket is closed');
+        // Synchronous when the kernel takes it (no promise per query); a failure that shows up
+        // later arrives through 'error' and fails the next read. Under backpressure, wait for
+        // 'drain'.
+        if (sock.write(data)) return;
         return new Promise<void>((ok, fail) => {
-          sock.write(data, (e) => (e ? fail(e) : ok()));
+          const drained = () => {
+            sock.off('close', closed);
+            ok();
+          };
+          const closed = () => {
+            sock.off('drain', drained);
+            fail(failure ?? new Error('the socket closed'));
+          };
+          sock.once('drain', drained);
+          sock.once('close', closed);
         });
       },
       async settle() {

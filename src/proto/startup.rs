@@ -105,7 +105,9 @@ impl Handshake {
             ("user", &config.user),
             ("database", &config.database),
             ("client_encoding", "UTF8"),
-            ("DateStyle", "ISO"),
+            // The form the server reports back: PgBouncer compares it with the server's value and
+            // would re-send a SET before every transaction for "ISO" (reported as "ISO, MDY").
+            ("DateStyle", "ISO, MDY"),
         ];
         if let Some(app) = &config.application_name {
             params.push(("application_name", app));
