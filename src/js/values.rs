@@ -52,16 +52,28 @@ pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
 /// `{"fields":[{name,dataTypeID,tableID,columnID,kind}],"command":…,"rowCount":…,"rows":[…]}`.
 /// Everything crosses the boundary as this one string (no per-field `Reflect::set`).
 pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsValue> {
-    let mut json = String::with_capacity(
-        result.rows.iter().map(|r| r.byte_len() + 8).sum::<usize>()
-            + 64 * result.columns.len()
-            + 64,
-    );
     let names: Vec<String> = result
         .columns
         .iter()
         .map(|c| json_string(&c.name))
         .collect();
+    // Sized up front (keys, separators and quotes included): growing a string of tens of MB by
+    // doubling would hold two copies at once in wasm memory, which never shrinks.
+    let keys: usize = if array_mode {
+        0
+    } else {
+        names.iter().map(|n| n.len() + 1).sum()
+    };
+    let per_row = keys + 4 * result.columns.len() + 2;
+    let mut json = String::with_capacity(
+        result
+            .rows
+            .iter()
+            .map(|r| r.byte_len() + per_row)
+            .sum::<usize>()
+            + 96 * result.columns.len()
+            + 64,
+    );
     json.push_str("{\"fields\":[");
     for (i, c) in result.columns.iter().enumerate() {
         if i > 0 {
