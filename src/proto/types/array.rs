@@ -264,33 +264,41 @@ pub(super) fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
+/// Helpers shared by the array tests here and in `array_literal`.
 #[cfg(test)]
-mod tests {
-    use bytes::{BufMut, BytesMut};
-
-    use super::super::{Format, Value, decode, oid};
+pub(super) mod test_support {
+    use super::super::{Format, Value, decode};
     use super::*;
 
-    fn text(array_oid: Oid, literal: &str) -> Array {
+    pub(crate) fn text(array_oid: Oid, literal: &str) -> Array {
         match decode(array_oid, Format::Text, literal.as_bytes()) {
             Ok(Value::Array(array)) => array,
             other => panic!("{literal:?}: {other:?}"),
         }
     }
 
-    fn texts(values: &[Option<&str>]) -> Vec<Value> {
+    pub(crate) fn texts(values: &[Option<&str>]) -> Vec<Value> {
         values
             .iter()
             .map(|v| v.map_or(Value::Null, |s| Value::Text(s.to_owned())))
             .collect()
     }
 
-    fn dims(shape: &[(i32, i32)]) -> Vec<Dim> {
+    pub(crate) fn dims(shape: &[(i32, i32)]) -> Vec<Dim> {
         shape
             .iter()
             .map(|&(len, lower_bound)| Dim { len, lower_bound })
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, BytesMut};
+
+    use super::super::{Format, Value, decode, oid};
+    use super::test_support::{dims, text, texts};
+    use super::*;
 
     #[test]
     fn quoting_covers_all_array_whitespace() {

@@ -257,29 +257,8 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::array::test_support::{dims, text, texts};
     use super::super::{Format, Value, decode, oid};
-    use super::*;
-
-    fn text(array_oid: Oid, literal: &str) -> Array {
-        match decode(array_oid, Format::Text, literal.as_bytes()) {
-            Ok(Value::Array(array)) => array,
-            other => panic!("{literal:?}: {other:?}"),
-        }
-    }
-
-    fn texts(values: &[Option<&str>]) -> Vec<Value> {
-        values
-            .iter()
-            .map(|v| v.map_or(Value::Null, |s| Value::Text(s.to_owned())))
-            .collect()
-    }
-
-    fn dims(shape: &[(i32, i32)]) -> Vec<Dim> {
-        shape
-            .iter()
-            .map(|&(len, lower_bound)| Dim { len, lower_bound })
-            .collect()
-    }
 
     #[test]
     fn text_elements_unquote_unescape_and_trim() {
