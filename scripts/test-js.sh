@@ -38,17 +38,7 @@ case "$work" in /*) ;; *) die "EDGEPG_JS_TEST_DIR must be an absolute path" ;; e
 # shellcheck source=lib/js-dist.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/js-dist.sh"
 
-if dist_stale; then
-  # One build at a time on this machine (two would delete each other's pkg/ and dist/).
-  exec 8>/tmp/edgepg-js-build.lock
-  flock 8
-  if dist_stale; then
-    log "building the package (js/build.sh)"
-    bash "$js/build.sh"
-  fi
-  flock -u 8
-  exec 8>&-
-fi
+build_js_if_stale
 
 # ---------------------------------------------------------------------------------------
 # 2. pack, and (re)install the tarball + test dependencies into the test project

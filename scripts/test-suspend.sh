@@ -41,16 +41,7 @@ case "$work" in /*) ;; *) die "EDGEPG_SUSPEND_TEST_DIR must be an absolute path"
 # shellcheck source=lib/js-dist.sh
 . "$root/scripts/lib/js-dist.sh"
 
-if dist_stale; then
-  exec 8>/tmp/edgepg-js-build.lock
-  flock 8
-  if dist_stale; then
-    log "building the package (js/build.sh)"
-    bash "$js/build.sh"
-  fi
-  flock -u 8
-  exec 8>&-
-fi
+build_js_if_stale
 
 # ---------------------------------------------------------------------------------------
 # 2. pack, and (re)install the tarball + @vercel/functions into the test project

@@ -20,3 +20,17 @@ dist_stale() {
   fi
   return 1
 }
+
+# build_js_if_stale: runs js/build.sh when dist_stale, one build at a time on this machine (two
+# would delete each other's pkg/ and dist/).
+build_js_if_stale() {
+  dist_stale || return 0
+  exec 8>/tmp/edgepg-js-build.lock
+  flock 8
+  if dist_stale; then
+    printf '[js] building the package (js/build.sh)\n' >&2
+    bash "$_js_dist_root/js/build.sh"
+  fi
+  flock -u 8
+  exec 8>&-
+}
