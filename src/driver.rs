@@ -187,22 +187,7 @@ impl Client {
 
     /// Runs one request and returns one result per statement.
     pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
-        let ready = self.conn.is_ready();
-        if ready {
-            self.check_idle_input().await;
-        }
-        let now = self.runtime.now_ms();
-        let id = self.conn.submit(request, now);
-        if ready && !self.flush().await {
-            // The write carrying the whole request failed: the server never got its Sync, so
-            // nothing it might have started can have committed.
-            return self
-                .take(id)
-                .map_err(|e| e.with_outcome(crate::error::Outcome::NotExecuted));
-        }
-        self.pump(|c| c.completed.iter().any(|(i, _)| *i == id))
-            .await;
-        self.take(id)
+        only_answer(self.run_pipeline(vec![request]).await)
     }
 
     /// True when the connection failed because its socket belongs to another request.
@@ -456,4 +441,12 @@ fn opens_transaction_only(request: &Request) -> bool {
             .all(|s| s.params.is_empty() && begin(&s.sql)),
         Request::Simple(sql) => begin(sql),
     }
+}
+
+/// The answer of a one-request pipeline.
+pub(crate) fn only_answer(answers: Vec<Result<Vec<QueryResult>>>) -> Result<Vec<QueryResult>> {
+    answers
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(Error::closed("the request got no answer")))
 }

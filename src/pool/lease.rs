@@ -45,19 +45,7 @@ impl Lease {
     /// once, transparently. Anything that fails after the server may have acted is returned
     /// with `outcome() == Unknown`, never retried.
     pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
-        if !self.retry_possible() {
-            self.used = true;
-            return self.client_mut().run(request).await;
-        }
-        self.used = true;
-        let result = self.client_mut().run(request.clone()).await;
-        match result {
-            Err(e) if retryable(&e) => {
-                self.replace().await?;
-                self.client_mut().run(request).await
-            }
-            other => other,
-        }
+        crate::driver::only_answer(self.run_pipeline(vec![request]).await)
     }
 
     /// Runs several requests in one write (see [`Client::run_pipeline`]), with the same

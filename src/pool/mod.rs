@@ -484,17 +484,21 @@ impl Pool {
         }
     }
 
-    async fn open_new(&self, scope: ScopeId) -> Result<Lease> {
+    /// Opens a connection with what the pool has learned about the server.
+    async fn open_client(&self) -> Result<Client> {
         let mut options = self.shared.options.client.clone();
         options.hints = self.shared.state.borrow().hints.clone();
-        let opened = Client::open(
+        Client::open(
             &self.shared.config,
             options,
             &*self.shared.connector,
             self.shared.runtime.clone(),
         )
-        .await;
-        match opened {
+        .await
+    }
+
+    async fn open_new(&self, scope: ScopeId) -> Result<Lease> {
+        match self.open_client().await {
             Ok(client) => {
                 self.shared.state.borrow_mut().stats.created += 1;
                 self.emit(PoolEvent::Connect);
@@ -527,16 +531,10 @@ impl Pool {
                 self.discard(&mut st, i.client);
             }
         }
-        let mut options = self.shared.options.client.clone();
-        options.hints = self.shared.state.borrow().hints.clone();
-        let fresh = Client::open(
-            &self.shared.config,
-            options,
-            &*self.shared.connector,
-            self.shared.runtime.clone(),
-        )
-        .await
-        .map_err(|e| e.with_outcome(Outcome::NotExecuted))?;
+        let fresh = self
+            .open_client()
+            .await
+            .map_err(|e| e.with_outcome(Outcome::NotExecuted))?;
         let old = std::mem::replace(client, fresh);
         self.shared.state.borrow_mut().stats.discarded += 1;
         if !old.is_foreign() {
