@@ -264,6 +264,38 @@ fn idle_timeout_closes_server_backends() {
 }
 
 #[test]
+fn isolated_requests_never_wait_and_keep_at_most_max_idle() {
+    // Workers mode: callers never queue behind each other, and what comes back beyond `max`
+    // is closed at once, its slot uncounted without waiting for the socket to close (the
+    // request owning it may end first).
+    let app = "edgepg_pool_isolated";
+    run(async {
+        let pool = pool(
+            tagged("EDGEPG_URL_SCRAM", app),
+            PoolOptions {
+                max: 2,
+                isolated_requests: true,
+                ..Default::default()
+            },
+        );
+        let results = join_all((0..6).map(|_| pool.query(sql("SELECT pg_sleep(0.1)")))).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let stats = pool.stats();
+        assert_eq!(stats.created, 6, "nobody waited: {stats:?}");
+        assert_eq!((stats.busy, stats.idle, stats.open), (0, 2, 2), "{stats:?}");
+        assert_eq!(stats.discarded, 4, "{stats:?}");
+        // The retired ones were still closed politely: the server lets their backends go.
+        for _ in 0..50 {
+            if backends(app) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(backends(app), 2);
+    });
+}
+
+#[test]
 fn equal_configs_share_one_pool() {
     run(async {
         let rt = TokioRuntime::shared();

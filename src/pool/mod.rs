@@ -528,7 +528,14 @@ impl Pool {
                 .partition(|i| i.scope == scope);
             st.idle = kept;
             for i in stale {
-                self.discard(&mut st, i.client);
+                if self.shared.options.isolated_requests {
+                    // Sockets of earlier requests: no I/O on them, their runtime closes them.
+                    st.stats.discarded += 1;
+                    st.open = st.open.saturating_sub(1);
+                    self.emit(PoolEvent::Remove);
+                } else {
+                    self.discard(&mut st, i.client);
+                }
             }
         }
         let fresh = self
@@ -624,6 +631,9 @@ impl Pool {
 
     /// Closes a connection in the background; its slot frees once the socket has closed. A
     /// socket of another request (Workers) is dropped without I/O: its runtime closes it.
+    /// With isolated requests the slot frees at once and the close is best effort: the
+    /// request owning the socket may end first, and then its runtime closes the socket and
+    /// the close never completes here (`max` bounds idle connections there, not open ones).
     fn discard(&self, st: &mut State, client: Client) {
         st.stats.discarded += 1;
         self.emit(PoolEvent::Remove);
@@ -633,6 +643,11 @@ impl Pool {
             self.shared
                 .runtime
                 .spawn(Box::pin(async move { pool.slot_freed() }));
+            return;
+        }
+        if self.shared.options.isolated_requests {
+            st.open = st.open.saturating_sub(1);
+            self.shared.runtime.spawn(Box::pin(client.close()));
             return;
         }
         self.shared.runtime.spawn(Box::pin(async move {
