@@ -10,6 +10,12 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown >&2
 fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component-"; then
+    log "adding the $component component"
+    rustup component add "$component" >&2
+  fi
+done
 
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)

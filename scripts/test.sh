@@ -23,8 +23,10 @@ eval "$(scripts/stack.sh up)"
 step "purity check of the protocol core"
 scripts/check-purity.sh
 
-step "formatting"
+step "formatting and lints (rustfmt, clippy: native, wasm32 with the workers feature)"
 cargo fmt --check
+cargo clippy --features native,proxy --all-targets -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features workers -- -D warnings
 
 step "core builds for wasm32"
 cargo build --lib --target wasm32-unknown-unknown

@@ -69,6 +69,8 @@ pub mod driver;
 pub mod error;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod json;
 pub mod pool;
 pub mod proto;
 #[cfg(feature = "proxy")]

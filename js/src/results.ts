@@ -15,8 +15,12 @@ interface RawField extends Field {
   kind: Kind;
 }
 
-/** What the wasm returns for one statement: one JSON text. */
-export type RawResult = string;
+/**
+ * What the wasm returns for one statement: one JSON text, or for a large result
+ * `[text, part, part, …]` where each part is an already parsed array of leading rows and the
+ * text holds the fields and the last rows (a large result never exists as one text).
+ */
+export type RawResult = string | [string, ...unknown[][]];
 
 interface ParsedResult {
   fields: RawField[];
@@ -25,9 +29,14 @@ interface ParsedResult {
   rows: Record<string | number, unknown>[];
 }
 
-export function finish<R>(json: RawResult, arrayMode: boolean): QueryResult<R> {
-  const raw = JSON.parse(json) as ParsedResult;
-  const rows = raw.rows;
+export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R> {
+  const raw = JSON.parse(typeof result === 'string' ? result : result[0]) as ParsedResult;
+  let rows = raw.rows;
+  if (typeof result !== 'string') {
+    rows = result[1] as ParsedResult['rows'];
+    for (let p = 2; p < result.length; p++) for (const row of result[p] as ParsedResult['rows']) rows.push(row);
+    for (const row of raw.rows) rows.push(row);
+  }
   const special: [string | number, Kind][] = [];
   raw.fields.forEach((f, i) => {
     if (f.kind !== Kind.Plain) special.push([arrayMode ? i : f.name, f.kind]);

@@ -483,6 +483,41 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       }
     });
 
+    test('a large result crosses in parts: every row, in order, converted, in both row modes', async () => {
+      // ~30k rows of ~100 bytes of JSON: several parts of the wasm's bulk output, each row
+      // with a value of every converted kind (bigint, Date, bytes, non-finite float).
+      const n = 30000;
+      const query = `SELECT g AS n, g::int8 * 3000000000 AS big,
+          '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second' AS at,
+          decode(lpad(to_hex(g), 8, '0'), 'hex') AS raw,
+          CASE WHEN g % 1000 = 0 THEN 'NaN'::float8 ELSE g / 4.0 END AS f,
+          ARRAY[g, NULL, -g] AS arr, repeat('x', g % 7) AS pad
+        FROM generate_series(1, ${n}) g`;
+      const check = (row, i, get) => {
+        const g = i + 1;
+        assert.equal(get(row, 'n', 0), g);
+        assert.equal(get(row, 'big', 1), BigInt(g) * 3000000000n);
+        assert.equal(get(row, 'at', 2).getTime(), Date.UTC(2024, 0, 1) + g * 1000);
+        assert.deepEqual(get(row, 'raw', 3), new Uint8Array([g >>> 24, (g >>> 16) & 255, (g >>> 8) & 255, g & 255]));
+        if (g % 1000 === 0) assert.ok(Number.isNaN(get(row, 'f', 4)));
+        else assert.equal(get(row, 'f', 4), g / 4);
+        assert.deepEqual(get(row, 'arr', 5), [g, null, -g]);
+        assert.equal(get(row, 'pad', 6), 'x'.repeat(g % 7));
+      };
+      const objects = await db.query(query);
+      assert.equal(objects.rows.length, n);
+      assert.equal(objects.rowCount, n);
+      assert.deepEqual(objects.fields.map((f) => f.name), ['n', 'big', 'at', 'raw', 'f', 'arr', 'pad']);
+      objects.rows.forEach((row, i) => check(row, i, (r, k) => r[k]));
+      const arrays = await db.query(query, [], { rowMode: 'array' });
+      assert.equal(arrays.rows.length, n);
+      arrays.rows.forEach((row, i) => check(row, i, (r, _k, j) => r[j]));
+      const [first, second] = await db.batch([db.sql`SELECT g FROM generate_series(1, ${n}) g`, db.sql`SELECT 1 AS one`]);
+      assert.equal(first.length, n);
+      assert.ok(first.every((r, i) => r.g === i + 1));
+      assert.deepEqual(second, [{ one: 1 }]);
+    });
+
     test('batch: atomic, an error in the 2nd statement undoes the 1st', async () => {
       const one = createPool({ max: 1 });
       try {

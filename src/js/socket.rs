@@ -32,6 +32,9 @@ pub struct JsSocket {
     socket: JsValue,
     write: Function,
     read: Function,
+    /// The optional `pending()` and `settle()`, looked up once (not per query).
+    pending: Option<Function>,
+    settle: Option<Function>,
     security: TransportSecurity,
 }
 
@@ -88,6 +91,8 @@ impl Connector for JsSocketConnector {
             Ok(Box::new(JsSocket {
                 write: method("write")?,
                 read: method("read")?,
+                pending: method("pending").ok(),
+                settle: method("settle").ok(),
                 socket,
                 security,
             }) as Box<dyn Transport>)
@@ -96,19 +101,21 @@ impl Connector for JsSocketConnector {
 }
 
 impl JsSocket {
+    /// Calls one of the socket's methods, awaiting the result when it is a thenable.
     async fn call(
         &self,
-        name: &str,
         f: &Function,
         arg: Option<&JsValue>,
     ) -> std::result::Result<JsValue, JsValue> {
-        let _ = name;
         let value = match arg {
             Some(a) => f.call1(&self.socket, a)?,
             None => f.call0(&self.socket)?,
         };
+        // `write` usually returns undefined (the kernel took the bytes): no thenable check
+        // then (Reflect.has on a non-object throws, and a throw per query is not cheap).
         if value.is_instance_of::<Promise>()
-            || Reflect::has(&value, &JsValue::from_str("then")).unwrap_or(false)
+            || (value.is_object()
+                && Reflect::has(&value, &JsValue::from_str("then")).unwrap_or(false))
         {
             JsFuture::from(Promise::resolve(&value)).await
         } else {
@@ -122,7 +129,7 @@ impl Transport for JsSocket {
         Box::pin(async move {
             // A JS-owned copy: the runtime may read it after write() returns.
             let copy: JsValue = Uint8Array::from(data).into();
-            self.call("write", &self.write, Some(&copy))
+            self.call(&self.write, Some(&copy))
                 .await
                 .map(|_| ())
                 .map_err(|e| io_error("writing to the server", &e))
@@ -132,7 +139,7 @@ impl Transport for JsSocket {
     fn read<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> LocalBoxFuture<'a, Result<usize>> {
         Box::pin(async move {
             let chunk = self
-                .call("read", &self.read, None)
+                .call(&self.read, None)
                 .await
                 .map_err(|e| io_error("reading from the server", &e))?;
             if chunk.is_null() || chunk.is_undefined() {
@@ -151,10 +158,8 @@ impl Transport for JsSocket {
     fn settle(&mut self) -> LocalBoxFuture<'_, ()> {
         Box::pin(async move {
             // Optional `settle(): Promise<void>`: one host event-loop turn (node: setImmediate).
-            if let Ok(f) = Reflect::get(&self.socket, &JsValue::from_str("settle"))
-                && let Ok(f) = f.dyn_into::<Function>()
-            {
-                let _ = self.call("settle", &f, None).await;
+            if let Some(f) = &self.settle {
+                let _ = self.call(f, None).await;
             }
         })
     }
@@ -162,11 +167,7 @@ impl Transport for JsSocket {
     fn try_read(&mut self, buf: &mut Vec<u8>) -> Option<Result<usize>> {
         // Optional `pending(): Uint8Array | null | undefined` — what already arrived (null: the
         // peer closed), synchronously.
-        let f = Reflect::get(&self.socket, &JsValue::from_str("pending"))
-            .ok()?
-            .dyn_into::<Function>()
-            .ok()?;
-        let value = f.call0(&self.socket).ok()?;
+        let value = self.pending.as_ref()?.call0(&self.socket).ok()?;
         if value.is_undefined() {
             return None;
         }
@@ -186,15 +187,12 @@ impl Transport for JsSocket {
                 .ok()
                 .and_then(|f| f.dyn_into::<Function>().ok())
                 .ok_or_else(|| Error::new(Kind::Tls, "this socket cannot switch to TLS"))?;
-            self.call("startTls", &f, None)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    Error::new(
-                        Kind::Tls,
-                        format!("the TLS handshake failed: {}", js_message(&e)),
-                    )
-                })
+            self.call(&f, None).await.map(|_| ()).map_err(|e| {
+                Error::new(
+                    Kind::Tls,
+                    format!("the TLS handshake failed: {}", js_message(&e)),
+                )
+            })
         })
     }
 
@@ -207,7 +205,7 @@ impl Transport for JsSocket {
             if let Ok(f) = Reflect::get(&self.socket, &JsValue::from_str("close"))
                 && let Ok(f) = f.dyn_into::<Function>()
             {
-                let _ = self.call("close", &f, None).await;
+                let _ = self.call(&f, None).await;
             }
         })
     }

@@ -150,8 +150,8 @@ struct Waiter {
 }
 
 enum Grant {
-    /// A ready connection, already counted as busy.
-    Conn(Client),
+    /// A ready connection, already counted as busy (boxed: it moves through a channel).
+    Conn(Box<Client>),
     /// A free slot, already counted as open and busy: open a new connection.
     Slot,
 }
@@ -360,7 +360,7 @@ impl Pool {
             match select(rx, runtime.sleep(wait)).await {
                 Either::Left((Ok(Grant::Conn(client)), _)) => {
                     self.emit(PoolEvent::Acquire);
-                    return Ok(Lease::new(self.clone(), client, scope, false));
+                    return Ok(Lease::new(self.clone(), *client, scope, false));
                 }
                 Either::Left((Ok(Grant::Slot), _)) => return self.open_new(scope).await,
                 Either::Left((Err(_), _)) => continue,
@@ -575,7 +575,7 @@ impl Pool {
             self.discard(&mut st, client);
             return;
         }
-        let mut client = client;
+        let mut client = Box::new(client);
         while let Some(at) = st
             .waiters
             .iter()
@@ -599,11 +599,11 @@ impl Pool {
         {
             // Someone of another scope waits: this connection cannot serve them, its slot can.
             // (Isolated requests: keep at most `max` idle.)
-            self.discard(&mut st, client);
+            self.discard(&mut st, *client);
             return;
         }
         st.idle.push(Idle {
-            client,
+            client: *client,
             since_ms: now,
             scope,
         });

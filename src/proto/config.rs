@@ -398,10 +398,10 @@ fn parse_url_parts(s: &str) -> Result<Config> {
     if config.host.chars().any(|c| c.is_whitespace() || c == '/') {
         return Err(Error::config("the host name contains invalid characters"));
     }
-    if let Some(path) = path {
-        if !path.is_empty() {
-            config.database = percent_decode(path, "database name")?;
-        }
+    if let Some(path) = path
+        && !path.is_empty()
+    {
+        config.database = percent_decode(path, "database name")?;
     }
     if let Some(query) = query {
         let mut after_password = false;
@@ -541,7 +541,7 @@ fn parse_seconds(key: &str, value: &str) -> Result<Option<Duration>> {
             truncate(value)
         ))
     })?;
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
         return Err(Error::config(format!(
             "invalid {key}: use a number of seconds from 0 to 1e9"
         )));

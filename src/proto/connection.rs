@@ -95,7 +95,7 @@ pub enum Event {
         result: Result<Vec<QueryResult>>,
     },
     /// A NoticeResponse (warnings, `RAISE NOTICE`).
-    Notice(DbError),
+    Notice(Box<DbError>),
     /// A NotificationResponse (`NOTIFY`).
     Notification {
         /// The notifying backend's process id.
@@ -491,7 +491,7 @@ impl Connection {
         match message {
             Message::NoticeResponse(body) => {
                 self.events
-                    .push_back(Event::Notice(db_error(body.fields())?));
+                    .push_back(Event::Notice(Box::new(db_error(body.fields())?)));
                 return Ok(());
             }
             Message::ParameterStatus(body) if !matches!(self.phase, Phase::Startup(_)) => {

@@ -533,7 +533,7 @@ fn connect_timeout_fires_before_ready() {
 fn malformed_server_messages_close_with_protocol_errors() {
     let cases: Vec<Vec<u8>> = vec![
         msg(b'D', &[0, 1, 0, 0, 0, 9, b'x']), // value overruns
-        msg(b'Z', &[b'Q']),                   // unknown status
+        msg(b'Z', b"Q"),                      // unknown status
         msg(b'!', &[]),                       // unknown tag
         vec![b'D', 0, 0, 0, 1],               // length below 4
         data_row(&[Some("1")]),               // DataRow before RowDescription

@@ -1,0 +1,353 @@
+//! Result values as JSON text, the form rows cross the wasm boundary in (see
+//! `src/js/values.rs`). Pure text work, so it is tested natively.
+//!
+//! Most text-format values are copied straight into the JSON (integers, floats, booleans,
+//! `json`/`jsonb`, integer arrays, bytea hex digits), the rest are decoded first. Values JSON
+//! cannot carry exactly are written as strings and finished by the TS layer according to the
+//! column's [`ColumnKind`]: `int8` → `bigint`, `timestamptz` → `Date`, `bytea` → `Uint8Array`,
+//! non-finite floats → `NaN`/`Infinity`.
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+use crate::proto::types::{Format, Oid, Value, decode, element_oid, oid};
+
+/// How the TS layer finishes a column's JSON values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    /// As parsed.
+    Plain = 0,
+    /// Decimal string → `BigInt`.
+    BigInt = 1,
+    /// Milliseconds since the epoch → `Date` (strings `infinity`/`-infinity` stay).
+    Date = 2,
+    /// Hex string → `Uint8Array`.
+    Bytes = 3,
+    /// `"NaN"`, `"Infinity"`, `"-Infinity"` → number.
+    Float = 4,
+}
+
+pub(crate) fn kind_of(type_oid: Oid) -> ColumnKind {
+    match element_oid(type_oid).unwrap_or(type_oid) {
+        oid::INT8 => ColumnKind::BigInt,
+        oid::TIMESTAMPTZ => ColumnKind::Date,
+        oid::BYTEA => ColumnKind::Bytes,
+        oid::FLOAT4 | oid::FLOAT8 => ColumnKind::Float,
+        _ => ColumnKind::Plain,
+    }
+}
+
+/// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON.
+pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Result<()> {
+    if format == Format::Text {
+        let text =
+            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
+        match type_oid {
+            oid::INT2 | oid::INT4 | oid::OID if is_integer(text) => {
+                out.push_str(text);
+                return Ok(());
+            }
+            oid::FLOAT4 | oid::FLOAT8 if is_json_number(text) => {
+                out.push_str(text);
+                return Ok(());
+            }
+            oid::BOOL => {
+                out.push_str(if text == "t" { "true" } else { "false" });
+                return Ok(());
+            }
+            oid::JSON | oid::JSONB => {
+                out.push_str(text);
+                return Ok(());
+            }
+            oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY if push_int_array(out, text) => {
+                return Ok(());
+            }
+            // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
+            oid::BYTEA
+                if text.starts_with("\\x")
+                    && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) =>
+            {
+                out.push('"');
+                out.push_str(&text[2..]);
+                out.push('"');
+                return Ok(());
+            }
+            oid::TEXT
+            | oid::VARCHAR
+            | oid::BPCHAR
+            | oid::NAME
+            | oid::UUID
+            | oid::NUMERIC
+            | oid::INT8
+            | oid::DATE
+            | oid::TIME
+            | oid::TIMETZ
+            | oid::INTERVAL
+            | oid::INET
+            | oid::CIDR
+            | oid::FLOAT4
+            | oid::FLOAT8 => {
+                push_json_string(out, text);
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    emit_value(out, &decode(type_oid, format, raw)?);
+    Ok(())
+}
+
+fn emit_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int2(v) => push_int(out, i64::from(*v)),
+        Value::Int4(v) => push_int(out, i64::from(*v)),
+        Value::Oid(v) => push_int(out, i64::from(*v)),
+        Value::Float4(v) if v.is_finite() => push_display(out, value),
+        Value::Float8(v) if v.is_finite() => push_display(out, value),
+        Value::Json(text) | Value::Jsonb(text) => out.push_str(text),
+        Value::Bytea(bytes) => push_hex_string(out, bytes),
+        Value::Timestamp(_) => push_json_string(out, &value.to_string().replacen(' ', "T", 1)),
+        Value::TimestampTz(ts) => match ts.unix_micros() {
+            Some(us) => push_int(out, us.div_euclid(1000)),
+            None => push_json_string(out, &value.to_string()),
+        },
+        Value::Array(array) => {
+            let lens: Vec<usize> = array.dims.iter().map(|d| d.len.max(0) as usize).collect();
+            if lens.is_empty() {
+                out.push_str("[]");
+            } else {
+                let mut at = 0;
+                emit_dim(out, &array.elements, &lens, &mut at);
+            }
+        }
+        Value::Unknown { bytes, .. } => push_hex_string(out, bytes),
+        // Text-like values, int8 and numeric as strings.
+        _ => push_json_string(out, &value.to_string()),
+    }
+}
+
+fn emit_dim(out: &mut String, elements: &[Value], lens: &[usize], at: &mut usize) {
+    out.push('[');
+    for i in 0..lens[0] {
+        if i > 0 {
+            out.push(',');
+        }
+        if lens.len() > 1 {
+            emit_dim(out, elements, &lens[1..], at);
+        } else {
+            emit_value(out, elements.get(*at).unwrap_or(&Value::Null));
+            *at += 1;
+        }
+    }
+    out.push(']');
+}
+
+/// Bytes as a JSON string of lowercase hex digits.
+fn push_hex_string(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2 + 2);
+    out.push('"');
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out.push('"');
+}
+
+/// An integer in decimal, without `core::fmt`.
+pub(crate) fn push_int(out: &mut String, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
+}
+
+/// Copies an integer array's text form (`{1,-2,NULL}`, `{{1,2},{3,4}}`) as JSON (`[1,-2,null]`)
+/// when it is exactly that shape; false (nothing written) for anything else (a lower-bound
+/// decoration like `[0:1]={…}`, quoting, a malformed text), which takes the general decoder.
+pub(crate) fn push_int_array(out: &mut String, text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    // After `{` or `,` an element or `{` (or, after `{`, `}`) must follow.
+    let mut want_value = true;
+    let mut i = 0;
+    let mut ok = !b.is_empty() && b[0] == b'{';
+    while ok && i < b.len() {
+        match b[i] {
+            b'{' if want_value => depth += 1,
+            b'}' if depth > 0 && (!want_value || b[i - 1] == b'{') => {
+                depth -= 1;
+                want_value = false;
+            }
+            b',' if !want_value && depth > 0 => want_value = true,
+            b'N' if want_value && b[i..].starts_with(b"NULL") => {
+                i += 3;
+                want_value = false;
+            }
+            b'-' | b'0'..=b'9' if want_value => {
+                let digits = usize::from(b[i] == b'-');
+                let end = b[i + digits..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(b.len(), |n| i + digits + n);
+                // JSON forbids leading zeros (`007`): Postgres never prints them.
+                ok = end > i + digits && (b[i + digits] != b'0' || end == i + digits + 1);
+                i = end - 1;
+                want_value = false;
+            }
+            _ => ok = false,
+        }
+        i += 1;
+        ok &= depth > 0 || i == b.len();
+    }
+    if !ok || depth != 0 {
+        return false;
+    }
+    out.reserve(text.len() + 8);
+    let mut rest = text;
+    while let Some(at) = rest.find(['{', '}', 'N']) {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes()[at] {
+            b'{' => out.push('['),
+            b'}' => out.push(']'),
+            _ => {
+                out.push_str("null");
+                rest = &rest[at + 4..];
+                continue;
+            }
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    true
+}
+
+fn push_display(out: &mut String, v: impl std::fmt::Display) {
+    let _ = write!(out, "{v}");
+}
+
+fn is_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True when `s` is already a JSON number (Postgres float output mostly is; NaN/Infinity aren't).
+fn is_json_number(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    body.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+}
+
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(type_oid: Oid, text: &str) -> String {
+        let mut out = String::new();
+        emit_raw(&mut out, type_oid, Format::Text, text.as_bytes()).unwrap();
+        out
+    }
+
+    #[test]
+    fn integers_without_fmt() {
+        for v in [0, 7, -7, 10, 99, 100, -100, 1_234_567, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_int(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
+    }
+
+    #[test]
+    fn integer_arrays_are_copied_as_json() {
+        assert_eq!(raw(oid::INT4_ARRAY, "{1,2,3}"), "[1,2,3]");
+        assert_eq!(raw(oid::INT4_ARRAY, "{}"), "[]");
+        assert_eq!(raw(oid::INT4_ARRAY, "{-1,NULL,0}"), "[-1,null,0]");
+        assert_eq!(raw(oid::INT2_ARRAY, "{{1,2},{3,NULL}}"), "[[1,2],[3,null]]");
+        assert_eq!(raw(oid::INT4_ARRAY, "{NULL}"), "[null]");
+        // Shapes the copy does not take go through the general decoder.
+        assert_eq!(raw(oid::INT4_ARRAY, "[0:1]={5,6}"), "[5,6]");
+    }
+
+    #[test]
+    fn malformed_integer_arrays_are_never_copied() {
+        for text in [
+            "", "{", "}", "{1,}", "{,1}", "{1,,2}", "{1}{2}", "{1}x", "{-}", "{007}", "{NUL}",
+            "{NULLX}", "{1 2}", "{{1},2", "{1}}", "{\"1\"}", "{1.5}",
+        ] {
+            let mut out = String::new();
+            assert!(
+                !push_int_array(&mut out, text),
+                "{text:?} was copied as {out:?}"
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn copied_values_stay_json() {
+        assert_eq!(raw(oid::INT4, "-42"), "-42");
+        assert_eq!(raw(oid::FLOAT8, "1.25e+30"), "1.25e+30");
+        assert_eq!(raw(oid::FLOAT8, "NaN"), "\"NaN\"");
+        assert_eq!(raw(oid::BOOL, "t"), "true");
+        assert_eq!(raw(oid::BYTEA, "\\xdeadBEEF"), "\"deadBEEF\"");
+        assert_eq!(
+            raw(oid::TEXT, "a\"b\\c\n\u{1}"),
+            "\"a\\\"b\\\\c\\n\\u0001\""
+        );
+        assert_eq!(
+            raw(oid::TIMESTAMPTZ, "2024-01-01 00:00:01.5+00"),
+            "1704067201500"
+        );
+        assert_eq!(raw(oid::TIMESTAMPTZ, "1969-12-31 23:59:59.9999+00"), "-1");
+        assert_eq!(raw(oid::TIMESTAMPTZ, "infinity"), "\"infinity\"");
+        assert_eq!(kind_of(oid::TIMESTAMPTZ), ColumnKind::Date);
+    }
+}
