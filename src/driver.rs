@@ -16,8 +16,8 @@ use futures_util::future::{Either, select};
 use crate::error::{Error, Kind, Outcome, Result};
 use crate::proto::message::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::proto::{
-    AuthHints, Config, ConnectOptions, Connection, Event, QueryResult, Request, RequestId,
-    TransactionStatus,
+    AuthHints, Column, Config, ConnectOptions, Connection, Event, QueryResult, Request, RequestId,
+    Row, TransactionStatus,
 };
 use crate::transport::{Connector, Runtime, Transport};
 
@@ -43,6 +43,18 @@ impl Default for ClientOptions {
             hints: AuthHints::default(),
         }
     }
+}
+
+/// Consumes a large result while it arrives: given a [`Client`] (or a pool lease), it receives
+/// the rows of a running statement in runs of about [`RowSink::part_bytes`], in order, and the
+/// final [`QueryResult`] holds only the rows after the last run. The rows of a request that
+/// then fails are not to be used.
+pub trait RowSink {
+    /// Row bytes to gather before a run is handed out.
+    fn part_bytes(&self) -> usize;
+    /// A run of rows of statement `statement` (its position in its request) of the request at
+    /// position `request` in the pipeline.
+    fn rows(&self, request: usize, statement: usize, columns: &[Column], rows: Vec<Row>);
 }
 
 /// What it takes to cancel a running statement from another connection (Postgres'
@@ -99,6 +111,9 @@ pub struct Client {
     host: String,
     port: u16,
     last_io_ms: u64,
+    row_sink: Option<Rc<dyn RowSink>>,
+    /// The requests of the running pipeline, in order (to tell a sink which one rows are of).
+    running: Vec<RequestId>,
 }
 
 /// A connection idle at least this long first lets pending host events arrive, so a close that
@@ -173,6 +188,8 @@ impl Client {
             host: config.host.clone(),
             port: config.port,
             last_io_ms: start,
+            row_sink: None,
+            running: Vec::new(),
         })
     }
 
@@ -183,6 +200,11 @@ impl Client {
             Some(e) => Err(e.duplicate()),
             None => Ok(()),
         }
+    }
+
+    /// Sets (or with `None` removes) the consumer of large results' rows for later requests.
+    pub fn set_row_sink(&mut self, sink: Option<Rc<dyn RowSink>>) {
+        self.row_sink = sink;
     }
 
     /// Runs one request and returns one result per statement.
@@ -231,11 +253,13 @@ impl Client {
                 })
                 .collect();
         }
+        self.running.clone_from(&ids);
         self.pump(|c| {
             ids.iter()
                 .all(|id| c.completed.iter().any(|(i, _)| i == id))
         })
         .await;
+        self.running.clear();
         ids.into_iter().map(|id| self.take(id)).collect()
     }
 
@@ -391,10 +415,26 @@ impl Client {
             self.last_io_ms = now;
             match outcome {
                 Some(Ok(0)) => self.conn.handle_eof(),
-                Some(Ok(_)) => self.conn.handle_input(&self.input, now),
+                Some(Ok(_)) => {
+                    self.conn.handle_input(&self.input, now);
+                    self.hand_out_rows();
+                }
                 Some(Err(e)) => self.conn.handle_transport_error(e),
                 None => self.conn.handle_timeout(now),
             }
+        }
+    }
+
+    /// Gives the row sink what the running statement gathered, in runs of its part size.
+    fn hand_out_rows(&mut self) {
+        let Some(sink) = &self.row_sink else {
+            return;
+        };
+        while let Some(taken) = self.conn.take_rows(sink.part_bytes()) {
+            let Some(request) = self.running.iter().position(|id| *id == taken.id) else {
+                break;
+            };
+            sink.rows(request, taken.statement, taken.columns, taken.rows);
         }
     }
 

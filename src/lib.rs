@@ -77,7 +77,7 @@ pub mod proto;
 pub mod proxy;
 pub mod transport;
 
-pub use driver::{CancelToken, Client, ClientOptions};
+pub use driver::{CancelToken, Client, ClientOptions, RowSink};
 pub use error::{DbError, Error, Outcome, Result};
 pub use pool::{Pool, PoolOptions, PoolStats, ScopeId};
 pub use proto::Config;

@@ -247,3 +247,84 @@ fn cancel_request_stops_a_running_statement() {
         }
     });
 }
+
+/// Collects what a [`RowSink`] is handed: (request, statement, first value, row count).
+#[derive(Default)]
+struct Collect {
+    runs: std::cell::RefCell<Vec<(usize, usize, i64, usize)>>,
+}
+
+impl edgepg::RowSink for Collect {
+    fn part_bytes(&self) -> usize {
+        64 * 1024
+    }
+    fn rows(
+        &self,
+        request: usize,
+        statement: usize,
+        columns: &[edgepg::proto::Column],
+        rows: Vec<edgepg::proto::Row>,
+    ) {
+        let first = edgepg::proto::QueryResult {
+            columns: columns.to_vec(),
+            rows: rows[..1].to_vec(),
+            ..Default::default()
+        };
+        let first = match first.value(0, 0).unwrap() {
+            Value::Int4(v) => i64::from(v),
+            other => panic!("unexpected {other:?}"),
+        };
+        self.runs
+            .borrow_mut()
+            .push((request, statement, first, rows.len()));
+    }
+}
+
+#[test]
+fn a_row_sink_gets_large_results_while_they_arrive_in_order() {
+    run(async {
+        let mut c = connect(&config("EDGEPG_URL_SCRAM")).await.unwrap();
+        let sink = std::rc::Rc::new(Collect::default());
+        c.set_row_sink(Some(sink.clone()));
+        // Statement 0 small (stays whole), statement 1 large (handed out in runs).
+        let r = c
+            .run(Request::Simple(
+                "SELECT 1; SELECT g, repeat('x', 50) FROM generate_series(1, 50000) g".into(),
+            ))
+            .await
+            .unwrap();
+        let runs = sink.runs.take();
+        assert!(runs.len() >= 10, "{} runs", runs.len());
+        assert!(runs.iter().all(|&(req, stmt, _, _)| req == 0 && stmt == 1));
+        // Runs and the final tail cover 1..=50000 exactly once, in order.
+        let mut next = 1i64;
+        for &(_, _, first, n) in &runs {
+            assert_eq!(first, next);
+            next += n as i64;
+        }
+        assert_eq!(r[0].rows.len(), 1);
+        let tail = &r[1];
+        assert_eq!(tail.value(0, 0).unwrap(), Value::Int4(next as i32));
+        assert_eq!(next - 1 + tail.rows.len() as i64, 50_000);
+        assert_eq!(tail.rows_affected, Some(50_000));
+
+        // A statement failing after some runs were handed out fails the request; the
+        // connection stays usable.
+        let err = c
+            .run(sql(
+                "SELECT g, 1 / (g - 40000) AS boom, repeat('x', 50) FROM generate_series(1, 50000) g",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "22012", "{err}");
+        assert!(
+            !sink.runs.take().is_empty(),
+            "rows arrived before the error"
+        );
+        c.set_row_sink(None);
+        let r = c.run(sql("SELECT 2")).await.unwrap();
+        assert_eq!(r[0].rows.len(), 1);
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+        c.close().await;
+    });
+}

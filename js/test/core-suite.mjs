@@ -516,6 +516,16 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       assert.equal(first.length, n);
       assert.ok(first.every((r, i) => r.g === i + 1));
       assert.deepEqual(second, [{ one: 1 }]);
+      // Inside a transaction too.
+      const inTx = await db.transaction(async (tx) => tx.query(`SELECT g FROM generate_series(1, ${n}) g`));
+      assert.equal(inTx.rows.length, n);
+      assert.ok(inTx.rows.every((r, i) => r.g === i + 1));
+      // A statement failing after many rows arrived rejects cleanly; the pool goes on.
+      await assert.rejects(
+        db.query(`SELECT g, 1 / (g - ${n - 100}) AS boom, repeat('x', 50) AS pad FROM generate_series(1, ${n}) g`),
+        (e) => e instanceof PostgresError && e.code === '22012',
+      );
+      assert.deepEqual(await db.sql`SELECT 2 AS two`, [{ two: 2 }]);
     });
 
     test('batch: atomic, an error in the 2nd statement undoes the 1st', async () => {

@@ -25,6 +25,7 @@ use crate::transport::Connector;
 
 pub use runtime::JsRuntime;
 pub use socket::{JsSocket, JsSocketConnector};
+use values::PartsSink;
 pub use websocket::{UrlSource, WebSocketConnector, WebSocketTransport};
 
 /// The pool as the TS layer sees it.
@@ -81,11 +82,12 @@ impl WasmPool {
         let pool = self.pool.clone();
         future_to_promise(async move {
             let request = request(sql, &params)?;
+            let sink = Rc::new(PartsSink::new(array_mode));
             let results = pool
-                .query_in(ScopeId(scope as u64), request)
+                .query_streaming_in(ScopeId(scope as u64), request, Some(sink.clone()))
                 .await
                 .map_err(error_to_js)?;
-            first_result(&results, array_mode)
+            last_result(&results, &sink)
         })
     }
 
@@ -111,11 +113,16 @@ impl WasmPool {
                     statement(sql, &params)
                 })
                 .collect::<std::result::Result<Vec<_>, JsValue>>()?;
+            let sink = Rc::new(PartsSink::new(array_mode));
             let results = pool
-                .query_in(ScopeId(scope as u64), Request::Extended(statements))
+                .query_streaming_in(
+                    ScopeId(scope as u64),
+                    Request::Extended(statements),
+                    Some(sink.clone()),
+                )
                 .await
                 .map_err(error_to_js)?;
-            all_results(&results, array_mode)
+            all_results(&results, &sink)
         })
     }
 
@@ -224,9 +231,12 @@ impl WasmTransaction {
         future_to_promise(async move {
             let request = request(sql, &params)?;
             let mut tx = take(&cell)?;
+            let sink = Rc::new(PartsSink::new(array_mode));
+            tx.set_row_sink(Some(sink.clone()));
             let result = tx.query(request).await;
+            tx.set_row_sink(None);
             *cell.borrow_mut() = Some(tx);
-            first_result(&result.map_err(error_to_js)?, array_mode)
+            last_result(&result.map_err(error_to_js)?, &sink)
         })
     }
 
@@ -275,18 +285,18 @@ fn statement(sql: String, params: &Array) -> std::result::Result<Statement, JsVa
     })
 }
 
-fn first_result(
-    results: &[QueryResult],
-    array_mode: bool,
-) -> std::result::Result<JsValue, JsValue> {
+/// The last statement's result (one statement, or the last of a simple query's several).
+fn last_result(results: &[QueryResult], sink: &PartsSink) -> std::result::Result<JsValue, JsValue> {
     let empty = QueryResult::default();
-    values::result_to_js(results.last().unwrap_or(&empty), array_mode).map_err(error_to_js)
+    let last = results.len().saturating_sub(1);
+    sink.finish(last, results.last().unwrap_or(&empty))
+        .map_err(error_to_js)
 }
 
-fn all_results(results: &[QueryResult], array_mode: bool) -> std::result::Result<JsValue, JsValue> {
+fn all_results(results: &[QueryResult], sink: &PartsSink) -> std::result::Result<JsValue, JsValue> {
     let out = Array::new();
-    for r in results {
-        out.push(&values::result_to_js(r, array_mode).map_err(error_to_js)?);
+    for (i, r) in results.iter().enumerate() {
+        out.push(&sink.finish(i, r).map_err(error_to_js)?);
     }
     Ok(out.into())
 }

@@ -8,16 +8,18 @@
 //! become untyped text parameters (the server infers their type from the query, as with
 //! `pg`); `Uint8Array` becomes a binary `bytea`; `null`/`undefined` become NULL.
 
+use std::cell::RefCell;
 use std::fmt::Write;
 
 use bytes::Bytes;
 use js_sys::{Array, Date, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::driver::RowSink;
 use crate::error::{Error, Result};
 use crate::json::{emit_raw, json_string, kind_of, push_int, push_json_string};
 use crate::proto::types::{Format, oid};
-use crate::proto::{Param, QueryResult};
+use crate::proto::{Column, Param, QueryResult, Row};
 
 /// Converts JS parameters to protocol parameters.
 pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
@@ -34,18 +36,91 @@ pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
 /// in wasm memory (which never shrinks) nor in the JS heap.
 const PART_BYTES: usize = 256 * 1024;
 
+/// Turns a large result's rows into parsed JS arrays while they arrive (a [`RowSink`]): the
+/// wasm then holds at most one part of raw rows, and the conversion overlaps the transfer.
+pub(crate) struct PartsSink {
+    array_mode: bool,
+    /// Per statement (by position in its request): the parsed parts, in order.
+    parts: RefCell<Vec<Vec<JsValue>>>,
+    error: RefCell<Option<Error>>,
+}
+
+impl PartsSink {
+    pub(crate) fn new(array_mode: bool) -> PartsSink {
+        PartsSink {
+            array_mode,
+            parts: RefCell::new(Vec::new()),
+            error: RefCell::new(None),
+        }
+    }
+
+    /// Statement `statement`'s result as [`result_to_js`] returns it, with the parts that
+    /// arrived earlier in front; a conversion error of an earlier part comes back here.
+    pub(crate) fn finish(&self, statement: usize, result: &QueryResult) -> Result<JsValue> {
+        if let Some(e) = self.error.borrow_mut().take() {
+            return Err(e);
+        }
+        let earlier = self
+            .parts
+            .borrow_mut()
+            .get_mut(statement)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        result_to_js(result, self.array_mode, earlier)
+    }
+}
+
+impl RowSink for PartsSink {
+    fn part_bytes(&self) -> usize {
+        PART_BYTES
+    }
+
+    fn rows(&self, _request: usize, statement: usize, columns: &[Column], rows: Vec<Row>) {
+        // One user request runs at a time here (a transaction's BEGIN returns no rows), so
+        // the statement's position identifies the result.
+        if self.error.borrow().is_some() {
+            return;
+        }
+        let names = column_names(columns);
+        let mut text = String::with_capacity(PART_BYTES + PART_BYTES / 2);
+        text.push('[');
+        let mut converted = Ok(());
+        for row in &rows {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            converted = push_row(&mut text, &names, columns, row, self.array_mode);
+            if converted.is_err() {
+                break;
+            }
+        }
+        drop(rows);
+        text.push(']');
+        match converted.and_then(|()| parse_part(&text)) {
+            Ok(part) => {
+                let mut parts = self.parts.borrow_mut();
+                if parts.len() <= statement {
+                    parts.resize_with(statement + 1, Vec::new);
+                }
+                parts[statement].push(part);
+            }
+            Err(e) => *self.error.borrow_mut() = Some(e),
+        }
+    }
+}
+
 /// Converts one result for the TS layer:
 /// `{"fields":[{name,dataTypeID,tableID,columnID,kind}],"command":…,"rowCount":…,"rows":[…]}`.
 /// Everything crosses the boundary as text parsed natively by `JSON.parse`, never a
-/// `Reflect::set` per field. A result whose rows exceed [`PART_BYTES`] of JSON comes back as
-/// an array `[text, part, part, …]`: each part the already parsed array of a run of leading
-/// rows, the text holding the fields and the last rows.
-pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsValue> {
-    let names: Vec<String> = result
-        .columns
-        .iter()
-        .map(|c| json_string(&c.name))
-        .collect();
+/// `Reflect::set` per field. With `earlier` parts, or rows beyond [`PART_BYTES`] of JSON, it
+/// comes back as an array `[text, part, part, …]`: each part the already parsed array of a run
+/// of leading rows, the text holding the fields and the last rows.
+pub(crate) fn result_to_js(
+    result: &QueryResult,
+    array_mode: bool,
+    earlier: Vec<JsValue>,
+) -> Result<JsValue> {
+    let names = column_names(&result.columns);
     let keys: usize = if array_mode {
         0
     } else {
@@ -59,35 +134,19 @@ pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsV
         .sum::<usize>()
         + 2;
     let mut rows = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
-    let parts = Array::new();
+    let mut parts = earlier;
     rows.push('[');
     for row in &result.rows {
         if rows.len() >= PART_BYTES {
             rows.push(']');
-            let part = js_sys::JSON::parse(&rows)
-                .map_err(|_| Error::decode("a part of the result is not valid JSON"))?;
-            parts.push(&part);
+            parts.push(parse_part(&rows)?);
             rows.clear();
             rows.push('[');
         }
         if rows.len() > 1 {
             rows.push(',');
         }
-        rows.push(if array_mode { '[' } else { '{' });
-        for (i, (raw, column)) in row.values().zip(&result.columns).enumerate() {
-            if i > 0 {
-                rows.push(',');
-            }
-            if !array_mode {
-                rows.push_str(&names[i]);
-                rows.push(':');
-            }
-            match raw {
-                None => rows.push_str("null"),
-                Some(raw) => emit_raw(&mut rows, column.type_oid, column.format, raw)?,
-            }
-        }
-        rows.push(if array_mode { ']' } else { '}' });
+        push_row(&mut rows, &names, &result.columns, row, array_mode)?;
     }
     rows.push(']');
     let mut json = String::with_capacity(rows.len() + 96 * result.columns.len() + 64);
@@ -120,11 +179,51 @@ pub(crate) fn result_to_js(result: &QueryResult, array_mode: bool) -> Result<JsV
     drop(rows);
     json.push('}');
     let text = JsValue::from_str(&json);
-    if parts.length() == 0 {
+    if parts.is_empty() {
         return Ok(text);
     }
-    parts.unshift(&text);
-    Ok(parts.into())
+    let out = Array::new_with_length(parts.len() as u32 + 1);
+    out.set(0, text);
+    for (i, part) in parts.into_iter().enumerate() {
+        out.set(i as u32 + 1, part);
+    }
+    Ok(out.into())
+}
+
+/// The columns' names as JSON strings (object keys).
+fn column_names(columns: &[Column]) -> Vec<String> {
+    columns.iter().map(|c| json_string(&c.name)).collect()
+}
+
+/// One row as a JSON object (or array, in array mode).
+fn push_row(
+    out: &mut String,
+    names: &[String],
+    columns: &[Column],
+    row: &Row,
+    array_mode: bool,
+) -> Result<()> {
+    out.push(if array_mode { '[' } else { '{' });
+    for (i, (raw, column)) in row.values().zip(columns).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if !array_mode {
+            out.push_str(&names[i]);
+            out.push(':');
+        }
+        match raw {
+            None => out.push_str("null"),
+            Some(raw) => emit_raw(out, column.type_oid, column.format, raw)?,
+        }
+    }
+    out.push(if array_mode { ']' } else { '}' });
+    Ok(())
+}
+
+/// A JSON array text of rows, parsed by the host.
+fn parse_part(text: &str) -> Result<JsValue> {
+    js_sys::JSON::parse(text).map_err(|_| Error::decode("a part of the result is not valid JSON"))
 }
 
 fn param(v: &JsValue) -> Result<Param> {

@@ -3,8 +3,9 @@
 //! lent again.
 
 use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
 
-use crate::driver::Client;
+use crate::driver::{Client, RowSink};
 use crate::error::{Error, Kind, Result};
 use crate::pool::{Pool, ScopeId};
 use crate::proto::{QueryResult, Request, Statement, TransactionStatus};
@@ -16,6 +17,7 @@ pub struct Lease {
     scope: ScopeId,
     fresh: bool,
     used: bool,
+    row_sink: Option<Rc<dyn RowSink>>,
 }
 
 /// A transaction on a borrowed connection.
@@ -36,7 +38,14 @@ impl Lease {
             scope,
             fresh,
             used: false,
+            row_sink: None,
         }
+    }
+
+    /// Sets the consumer of large results' rows for this lease's requests (see [`RowSink`]);
+    /// the connection forgets it when it goes back to the pool.
+    pub fn set_row_sink(&mut self, sink: Option<Rc<dyn RowSink>>) {
+        self.row_sink = sink;
     }
 
     /// Runs one request. On the lease's first request, a reused connection that turns out to
@@ -53,17 +62,26 @@ impl Lease {
     pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
         if !self.retry_possible() {
             self.used = true;
-            return self.client_mut().run_pipeline(requests).await;
+            return self.client_with_sink().run_pipeline(requests).await;
         }
         self.used = true;
-        let results = self.client_mut().run_pipeline(requests.clone()).await;
+        let results = self.client_with_sink().run_pipeline(requests.clone()).await;
+        // Retried only when nothing came back, so no rows reached the sink.
         if results.iter().all(|r| r.as_ref().is_err_and(retryable)) {
             if let Err(e) = self.replace().await {
                 return requests.iter().map(|_| Err(e.duplicate())).collect();
             }
-            return self.client_mut().run_pipeline(requests).await;
+            return self.client_with_sink().run_pipeline(requests).await;
         }
         results
+    }
+
+    /// The client, told about this lease's row sink (a replaced client starts without one).
+    fn client_with_sink(&mut self) -> &mut Client {
+        let sink = self.row_sink.clone();
+        let client = self.client_mut();
+        client.set_row_sink(sink);
+        client
     }
 
     fn retry_possible(&self) -> bool {
@@ -117,7 +135,8 @@ fn retryable(e: &Error) -> bool {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
+        if let Some(mut client) = self.client.take() {
+            client.set_row_sink(None);
             self.pool.release(client, self.scope);
         }
     }
@@ -129,6 +148,11 @@ impl Transaction {
             lease,
             begun: false,
         }
+    }
+
+    /// Sets the consumer of large results' rows for the statements that follow.
+    pub fn set_row_sink(&mut self, sink: Option<Rc<dyn RowSink>>) {
+        self.lease.set_row_sink(sink);
     }
 
     /// Runs one request inside the transaction.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 
-use crate::driver::{Client, ClientOptions};
+use crate::driver::{Client, ClientOptions, RowSink};
 use crate::error::{Error, Kind, Outcome, Result};
 use crate::proto::{AuthHints, Config, QueryResult, Request, TransactionStatus};
 use crate::transport::{Connector, Runtime};
@@ -253,7 +253,18 @@ impl Pool {
 
     /// Runs one request on a connection of `scope`.
     pub async fn query_in(&self, scope: ScopeId, request: Request) -> Result<Vec<QueryResult>> {
+        self.query_streaming_in(scope, request, None).await
+    }
+
+    /// Like [`Pool::query_in`], handing a large result's rows to `sink` while they arrive.
+    pub async fn query_streaming_in(
+        &self,
+        scope: ScopeId,
+        request: Request,
+        sink: Option<Rc<dyn RowSink>>,
+    ) -> Result<Vec<QueryResult>> {
         let mut lease = self.acquire_in(scope).await?;
+        lease.set_row_sink(sink.clone());
         if !lease.is_fresh() || self.shared.state.borrow().hints.method.is_none() {
             return lease.run(request).await;
         }
@@ -264,6 +275,7 @@ impl Pool {
             self.shared.state.borrow_mut().hints = AuthHints::default();
             drop(lease);
             let mut lease = self.acquire_in(scope).await?;
+            lease.set_row_sink(sink);
             return lease.run(request).await;
         }
         result

@@ -143,7 +143,23 @@ struct InFlight {
     current: Option<QueryResult>,
     error: Option<Error>,
     result_bytes: usize,
+    /// Bytes of the rows held in `current` (what [`Connection::take_rows`] would hand out).
+    held_bytes: usize,
     deadline: Option<u64>,
+}
+
+/// Rows of a statement still running, taken out of the connection by
+/// [`Connection::take_rows`].
+#[derive(Debug)]
+pub struct TakenRows<'a> {
+    /// The request they belong to.
+    pub id: RequestId,
+    /// The statement's position in its request (0 for the first).
+    pub statement: usize,
+    /// The statement's columns.
+    pub columns: &'a [Column],
+    /// The rows, in order; later rows follow in the next take or in the final result.
+    pub rows: Vec<Row>,
 }
 
 impl Default for ConnectOptions {
@@ -217,6 +233,25 @@ impl Connection {
             self.write_queued(now_ms);
         }
         id
+    }
+
+    /// Takes out the rows received so far for the statement now running, once they hold at
+    /// least `min_bytes`, so a caller can consume a large result while it still arrives (the
+    /// final [`QueryResult`] then holds only the rows after the last take). `None` when fewer
+    /// bytes are held, or when the request already failed (its rows will not be returned).
+    pub fn take_rows(&mut self, min_bytes: usize) -> Option<TakenRows<'_>> {
+        let flight = self.inflight.front_mut()?;
+        if flight.held_bytes < min_bytes.max(1) || flight.error.is_some() {
+            return None;
+        }
+        let current = flight.current.as_mut()?;
+        flight.held_bytes = 0;
+        Some(TakenRows {
+            id: flight.id,
+            statement: flight.results.len(),
+            columns: &current.columns,
+            rows: std::mem::take(&mut current.rows),
+        })
     }
 
     /// Feeds bytes read from the transport.
@@ -421,6 +456,7 @@ impl Connection {
                     current: None,
                     error: None,
                     result_bytes: 0,
+                    held_bytes: 0,
                     deadline: self
                         .options
                         .query_timeout_ms
@@ -601,6 +637,7 @@ impl Connection {
                         },
                     });
                 }
+                flight.held_bytes = 0;
                 flight.current = Some(QueryResult {
                     columns,
                     ..QueryResult::default()
@@ -628,6 +665,7 @@ impl Connection {
                     }
                     current.rows = Vec::new();
                 } else {
+                    flight.held_bytes += row.byte_len();
                     current.rows.push(row);
                 }
             }

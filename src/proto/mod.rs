@@ -11,7 +11,7 @@ pub mod types;
 
 pub use config::Config;
 pub use connection::{
-    ConnectOptions, Connection, Event, RequestId, TransactionStatus, TransportSecurity,
+    ConnectOptions, Connection, Event, RequestId, TakenRows, TransactionStatus, TransportSecurity,
 };
 pub use query::{Column, Param, QueryResult, Request, Row, Statement};
 pub use startup::{AuthHints, AuthKind};
