@@ -136,6 +136,7 @@ export class Pool {
   #loading: Promise<WasmPoolLike> | undefined;
   #forget: () => void;
   #listeners = new Map<PoolEventName, Set<(detail?: unknown) => void>>();
+  #listening = false;
 
   /** Effective options, in the shape `attachDatabasePool` (`@vercel/functions`) reads. */
   readonly options: { max: number; idleTimeoutMillis: number };
@@ -220,13 +221,38 @@ export class Pool {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
     set.add(listener);
+    this.#syncListener();
     return this;
   }
 
   /** Removes a listener added with `on`. */
   off(event: PoolEventName, listener: (detail?: unknown) => void): this {
     this.#listeners.get(event)?.delete(listener);
+    this.#syncListener();
     return this;
+  }
+
+  /** The wasm reports events only while someone listens (each costs a task and a call). */
+  #syncListener(): void {
+    const inner = this.#inner;
+    if (!inner) return;
+    let listening = false;
+    for (const set of this.#listeners.values()) listening ||= set.size > 0;
+    if (listening === this.#listening) return;
+    this.#listening = listening;
+    inner.setListener(listening ? (name, detail) => this.#emit(name as PoolEventName, detail) : undefined);
+  }
+
+  #emit(name: PoolEventName, detail?: string): void {
+    const set = this.#listeners.get(name);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        listener(name === 'error' ? new Error(detail) : detail);
+      } catch {
+        // A throwing listener must not break the pool.
+      }
+    }
   }
 
   /**
@@ -262,17 +288,9 @@ export class Pool {
     const key = transport.kind + ':' + optionsKey(transport.kind === 'websocket' ? { url: transport.url, ws: transport.webSocket } : { factory: transport.factory });
     try {
       const inner = wasm.create(this.#url, this.#opts, transport, key);
-      inner.setListener((name, detail) => {
-        const set = this.#listeners.get(name as PoolEventName);
-        if (!set) return;
-        for (const listener of set) {
-          try {
-            listener(name === 'error' ? new Error(detail) : detail);
-          } catch {
-            // A throwing listener must not break the pool.
-          }
-        }
-      });
+      this.#inner = inner;
+      this.#listening = false;
+      this.#syncListener();
       this.options.max = inner.stats().max;
       this.options.idleTimeoutMillis = inner.idleTimeoutMs();
       return inner;

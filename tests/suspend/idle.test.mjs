@@ -98,4 +98,23 @@ describe('pool events', () => {
       await db.end();
     }
   });
+
+  test('events flow only while someone listens, from the first on() to the last off()', async () => {
+    const db = createPool(withAppName(env('EDGEPG_URL_SCRAM'), uniq('suspend_events_late')), { max: 1 });
+    const seen = [];
+    const listener = () => seen.push('release');
+    try {
+      await db.query('SELECT 1');
+      db.on('release', listener);
+      await db.query('SELECT 2');
+      db.off('release', listener);
+      await db.query('SELECT 3');
+      db.on('release', listener);
+      await db.query('SELECT 4');
+      await new Promise((ok) => setTimeout(ok, 20)); // events are delivered asynchronously
+      assert.deepEqual(seen, ['release', 'release']);
+    } finally {
+      await db.end();
+    }
+  });
 });
