@@ -12,6 +12,17 @@ import { DRIVERS } from './drivers.mjs';
 import { median, spread } from './stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/** The line of the benchmarked wasm-bindgen glue that contains `text` (profiles name lines). */
+function glueLine(text) {
+  try {
+    const lines = readFileSync(join(here, 'node_modules', 'edgepg', 'dist', 'wasm', 'edgepg.js'), 'utf8').split('\n');
+    const at = lines.findIndex((l) => l.includes(text));
+    return at < 0 ? 'none' : String(at);
+  } catch {
+    return 'none';
+  }
+}
 const label = (id) => DRIVERS.find((d) => d.id === id)?.label ?? id;
 const TCP_PEERS = ['pg', 'postgres'];
 const TARGETS = ['direct', 'bouncer'];
@@ -415,41 +426,42 @@ function explain(id, results, agg) {
     const wasm = catUs(e, 'edgepg wasm');
     const glue = catUs(e, 'edgepg wasm-bindgen glue (JS)');
     const ts = catUs(e, 'edgepg TS layer (JS)');
-    const reflect = fnUs(e, /edgepg\.js:46[0-9]|Reflect::set/);
     const closures = fnUs(e, /makeMutClosure|_wbg_cb_unref|__wbindgen_generic|invoke__|Promise::new|future_to_promise|Queue::new/);
     const strings = fnUs(e, /getStringFromWasm0|decodeUTF8|^decode node:internal\/encoding|passStringToWasm0/);
+    const finish = fnUs(e, /^finish /);
+    const copies = fnUs(e, /__wbg_new_from_slice/);
     return [
-      `**Reading.** The time per query on loopback is mostly CPU on this 2-core machine, and edgepg uses more of it: ${fmt(e.perOp.us, 0)} µs per query against ${fmt(peer.perOp.us, 0)} µs for ${label(peer.driver)}; ` +
+      `**Reading.** The time per query on loopback is mostly CPU on this 2-core machine: ${fmt(e.perOp.us, 0)} µs per query for edgepg against ${fmt(peer.perOp.us, 0)} µs for ${label(peer.driver)}; ` +
         `${fmt(eNoWrite, 0)} µs against ${fmt(pNoWrite, 0)} µs once the socket-write syscalls (the same kernel work for every driver) are left out. ` +
         `Of edgepg's, ${fmt(wasm, 1)} µs run in the wasm, ${fmt(glue, 1)} µs in the wasm-bindgen glue and ${fmt(ts, 1)} µs in the TS layer, where ${label(peer.driver)}'s whole JS driver costs ${fmt(driverJs(peer), 1)} µs. ` +
         'No single hot spot: the cost is spread over the crossings of the JS↔wasm boundary that every query makes, visible in the top functions above:',
-      `- building the result object field by field with \`Reflect.set\` from Rust (\`set()\` in src/js/values.rs \`result_to_js\`, and src/js/mod.rs), each call an import wrapped in the glue's \`handleError\` try/catch, plus a fresh \`fields\` array of objects built for every query: ≈${fmt(reflect, 1)} µs/query in the sampled top functions;`,
+      `- the result as JSON text: out of the wasm (\`getStringFromWasm0\` → TextDecoder \`decode\`) and the SQL text in (\`passStringToWasm0\`, encoded again on every query): ≈${fmt(strings, 1)} µs/query; then \`finish\` (js/src/results.ts) \`JSON.parse\`s it and builds a fresh \`fields\` array: ≈${fmt(finish, 1)} µs/query;`,
       `- a Promise per call (\`future_to_promise\` in src/js/mod.rs) and, per socket read, a \`JsFuture\` with two fresh wasm-bindgen closures (\`makeMutClosure\`, \`_wbg_cb_unref\`, \`__wbindgen_generic_*\`; src/js/socket.rs \`JsFuture::from(Promise::resolve(…))\`): ≈${fmt(closures, 1)} µs/query;`,
-      `- strings across the boundary: the SQL text in (\`passStringToWasm0\`, encoded again on every query), the result as one JSON text out (\`getStringFromWasm0\` → TextDecoder \`decode\`) that \`finish\` (js/src/results.ts) then \`JSON.parse\`s: ≈${fmt(strings, 1)} µs/query plus \`finish\`.`,
-      'The protocol work itself (`Connection::handle_input`, encoding) is small. Fewer crossings per query (one call in, one bulk result out built in JS, no per-read closures, cached row descriptions and statement text) is where the time is.',
+      `- a JS-owned copy of every write (\`new_from_slice\`: a runtime must never hold a view into wasm memory): ≈${fmt(copies, 1)} µs/query.`,
+      'The protocol work itself (`Connection::handle_input`, encoding) is small. Fewer crossings per query (a socket that pushes bytes into the wasm instead of a promise per read, cached row descriptions and statement text) is where the time is.',
     ].join('\n');
   }
   if (id === 'decode' && e) {
     const d = agg.decode['edgepg-tcp'];
     const best = ['pg', 'postgres'].map((x) => agg.decode[x]).filter(Boolean).sort((a, b) => a.peakMb.med - b.peakMb.med)[0];
     const finish = fnUs(e, /^finish /);
-    const hex = fnUs(e, /^hexToBytes /);
-    const fmtUs = fnUs(e, /fmt::write|pad_integral|String>::push|fmt::Formatter/);
+    const convert = fnUs(e, /^(convert|hexToBytes) /);
+    const parse = fnUs(e, new RegExp(`edgepg\\.js:${glueLine('JSON.parse(getStringFromWasm0')}$`));
+    const emit = fnUs(e, /push_row|emit_raw|emit_value|push_json_string|push_int|push_hex_string|push_int_array|types::decode|temporal::/);
+    const gc = catUs(e, 'GC');
     const lines = [
       `**Reading.** CPU: ${fmt(e.perOp.us, 1)} µs per row for edgepg against ${peer ? `${fmt(peer.perOp.us, 1)} µs for ${label(peer.driver)}` : 'the peer'}. ` +
-        'edgepg decodes each value twice: the wasm turns every column into JSON text (src/js/values.rs `result_to_js` → `emit_raw`/`emit_value`; bytea as hex with one `write!(out, "{b:02x}")` per byte, array elements and timestamptz milliseconds through `push_display` = `write!`, all `core::fmt`: ' +
-        `≈${fmt(fmtUs, 2)} µs/row in \`fmt::write\`/\`pad_integral\`/\`String::push\` alone), that text is copied into a JS string, and JS parses it again (\`JSON.parse\` inside \`finish\`, js/src/results.ts: ≈${fmt(finish, 2)} µs/row), ` +
-        `then walks every row once more to turn timestamps into Date and bytea hex into bytes one \`parseInt(substr)\` at a time (\`hexToBytes\`: ≈${fmt(hex, 2)} µs/row for a 16-byte value). The GC share follows from the intermediate strings.`,
+        'Rows cross the boundary as JSON text while the result still arrives: every 256 KiB of DataRows the wasm writes the rows as JSON (src/js/values.rs `PartsSink` → `push_row`, most values copied from the text format as they are: ' +
+        `≈${fmt(emit, 2)} µs/row) and \`JSON.parse\` turns the part into JS objects at once (≈${fmt(parse, 2)} µs/row, the largest single cost); ` +
+        `\`finish\` (js/src/results.ts) joins the parts and turns timestamps into Date and bytea hex into bytes (≈${fmt(finish + convert, 2)} µs/row); GC ≈${fmt(gc, 2)} µs/row. ` +
+        'JSON.parse is native and already the fastest way V8 offers to build many objects; reaching 1.5× the best peer would take building rows without a text step at all (values written by the wasm straight into JS objects cost a boundary call each, slower still).',
     ];
     if (d?.wasmMb?.n) {
       lines.push(
-        `Memory: edgepg's peak RSS is ${fmt(d.peakMb.med, 0)} MB against ${fmt(best?.peakMb.med, 0)} MB for the leanest peer. Its wasm linear memory grew from ${fmt(d.wasmBeforeMb.med, 0)} MB to ${fmt(d.wasmMb.med, 0)} MB for this one result: ` +
-          'the whole result is buffered in wasm (every DataRow) and the JSON text is built there too before the JS heap gets its own copy of the text and then the rows. ' +
-          `wasm memory never shrinks, so that ${fmt(d.wasmMb.med - d.wasmBeforeMb.med, 0)} MB stays with the isolate after the query (RSS after GC ${fmt(d.rssAfterGcMb.med, 0)} MB) — together with the JS copy of the rows it would not fit a 128 MB Workers isolate. ` +
-          'Peers turn each DataRow into a JS row as it arrives and keep no second copy.',
+        `Memory: edgepg's peak RSS is ${fmt(d.peakMb.med, 0)} MB against ${fmt(best?.peakMb.med, 0)} MB for the leanest peer: ${fmt(d.beforeMb.med, 0)} MB against ${fmt(best?.beforeMb.med, 0)} MB before the query (the compiled wasm module and its instance), then ${fmt(d.growthMb.med, 0)} MB against ${fmt(best?.growthMb.med, 0)} MB of growth for the result. ` +
+          `The wasm linear memory went from ${fmt(d.wasmBeforeMb.med, 0)} MB to ${fmt(d.wasmMb.med, 0)} MB: it holds one part of raw rows and its JSON text at a time, never the whole result (wasm memory never shrinks, so this matters for a long-lived isolate).`,
       );
     }
-    lines.push(`Wall time is further from the peers (${fmt(d ? d.ms.med : NaN, 0)} ms) than CPU per row suggests: edgepg converts only after the last row arrived (src/js/mod.rs: \`first_result\` → \`result_to_js\` runs once \`query_in\` returned the whole result), while pg and postgres.js build each row as its DataRow arrives, overlapping decode with the server still sending.`);
     return lines.join('\n\n');
   }
   if (id === 'bundle' && results.wasmSizes) {

@@ -113,15 +113,16 @@ async fn the_js_surface_returns_rows_in_bulk() {
         0.0,
     );
     let result = JsFuture::from(promise).await.unwrap();
-    // One JSON text: fields, command, row count and rows.
+    // One text: the fields as a JSON line, then command, row count and rows.
     let json = result.as_string().unwrap();
     assert_eq!(
         json,
         concat!(
-            r#"{"fields":[{"name":"n","dataTypeID":23,"tableID":0,"columnID":0,"kind":0},"#,
+            r#"[{"name":"n","dataTypeID":23,"tableID":0,"columnID":0,"kind":0},"#,
             r#"{"name":"s","dataTypeID":25,"tableID":0,"columnID":0,"kind":0},"#,
-            r#"{"name":"big","dataTypeID":20,"tableID":0,"columnID":0,"kind":1}],"#,
-            r#""command":"SELECT","rowCount":1,"rows":[{"n":7,"s":"it's","big":"9007199254740993"}]}"#
+            r#"{"name":"big","dataTypeID":20,"tableID":0,"columnID":0,"kind":1}]"#,
+            "\n",
+            r#"{"command":"SELECT","rowCount":1,"rows":[{"n":7,"s":"it's","big":"9007199254740993"}]}"#
         )
     );
     let err = JsFuture::from(pool.query("SELECT nope".into(), Array::new(), false, 0.0))

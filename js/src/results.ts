@@ -23,24 +23,55 @@ interface RawField extends Field {
 export type RawResult = string | [string, ...unknown[][]];
 
 interface ParsedResult {
-  fields: RawField[];
   command: string;
   rowCount: number | null;
   rows: Record<string | number, unknown>[];
 }
 
+/** What a fields line gives, parsed once per distinct line. */
+interface Shape {
+  fields: readonly Field[];
+  /** The columns to convert, by key (object rows) and by index (array rows). */
+  byName: [string, Kind][];
+  byIndex: [number, Kind][];
+}
+
+/** Fields lines seen lately → their shape (queries repeat: most results reuse one). */
+const shapes = new Map<string, Shape>();
+const SHAPES_MAX = 256;
+
+function shapeOf(line: string): Shape {
+  let shape = shapes.get(line);
+  if (shape) return shape;
+  const raw = JSON.parse(line) as RawField[];
+  shape = {
+    fields: raw.map(({ name, dataTypeID, tableID, columnID }) => Object.freeze({ name, dataTypeID, tableID, columnID })),
+    byName: [],
+    byIndex: [],
+  };
+  raw.forEach((f, i) => {
+    if (f.kind !== Kind.Plain) {
+      shape!.byName.push([f.name, f.kind]);
+      shape!.byIndex.push([i, f.kind]);
+    }
+  });
+  if (shapes.size >= SHAPES_MAX) shapes.clear();
+  shapes.set(line, shape);
+  return shape;
+}
+
 export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R> {
-  const raw = JSON.parse(typeof result === 'string' ? result : result[0]) as ParsedResult;
+  const text = typeof result === 'string' ? result : result[0];
+  const cut = text.indexOf('\n');
+  const shape = shapeOf(text.slice(0, cut));
+  const raw = JSON.parse(text.slice(cut + 1)) as ParsedResult;
   let rows = raw.rows;
   if (typeof result !== 'string') {
     rows = result[1] as ParsedResult['rows'];
     for (let p = 2; p < result.length; p++) for (const row of result[p] as ParsedResult['rows']) rows.push(row);
     for (const row of raw.rows) rows.push(row);
   }
-  const special: [string | number, Kind][] = [];
-  raw.fields.forEach((f, i) => {
-    if (f.kind !== Kind.Plain) special.push([arrayMode ? i : f.name, f.kind]);
-  });
+  const special: [string | number, Kind][] = arrayMode ? shape.byIndex : shape.byName;
   if (special.length > 0) {
     for (const row of rows) {
       for (const [key, kind] of special) {
@@ -51,7 +82,7 @@ export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R>
   }
   return {
     rows: rows as R[],
-    fields: raw.fields.map(({ name, dataTypeID, tableID, columnID }) => ({ name, dataTypeID, tableID, columnID })),
+    fields: shape.fields.slice(),
     command: raw.command,
     rowCount: raw.rowCount,
   };

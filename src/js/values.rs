@@ -109,8 +109,9 @@ impl RowSink for PartsSink {
     }
 }
 
-/// Converts one result for the TS layer:
-/// `{"fields":[{name,dataTypeID,tableID,columnID,kind}],"command":…,"rowCount":…,"rows":[…]}`.
+/// Converts one result for the TS layer: its fields as a JSON line,
+/// `[{name,dataTypeID,tableID,columnID,kind}]`, then `{"command":…,"rowCount":…,"rows":[…]}`
+/// (JSON text never holds a raw newline).
 /// Everything crosses the boundary as text parsed natively by `JSON.parse`, never a
 /// `Reflect::set` per field. With `earlier` parts, or rows beyond [`PART_BYTES`] of JSON, it
 /// comes back as an array `[text, part, part, …]`: each part the already parsed array of a run
@@ -150,7 +151,7 @@ pub(crate) fn result_to_js(
     }
     rows.push(']');
     let mut json = String::with_capacity(rows.len() + 96 * result.columns.len() + 64);
-    json.push_str("{\"fields\":[");
+    json.push('[');
     for (i, c) in result.columns.iter().enumerate() {
         if i > 0 {
             json.push(',');
@@ -167,7 +168,8 @@ pub(crate) fn result_to_js(
         push_int(&mut json, kind_of(c.type_oid) as i64);
         json.push('}');
     }
-    json.push_str("],\"command\":");
+    // The fields on a line of their own: the TS layer parses each distinct line once.
+    json.push_str("]\n{\"command\":");
     push_json_string(&mut json, result.command.split(' ').next().unwrap_or(""));
     json.push_str(",\"rowCount\":");
     match result.rows_affected {
