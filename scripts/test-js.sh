@@ -43,18 +43,7 @@ build_js_if_stale
 # ---------------------------------------------------------------------------------------
 # 2. pack, and (re)install the tarball + test dependencies into the test project
 # ---------------------------------------------------------------------------------------
-pack_dir="$(mktemp -d)"
-trap 'rm -rf "$pack_dir"' EXIT
-(cd "$js" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
-tarball="$(ls "$pack_dir"/*.tgz)"
-[[ -f "$tarball" ]] || die "npm pack produced no tarball"
-# js/ is a shared work tree: a build running elsewhere deletes dist/ before writing it anew.
-listing="$(tar -tzf "$tarball")"
-for f in dist/node.js dist/edge.js dist/browser.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
-  grep -qx "package/$f" <<<"$listing" || die "the packed tarball lacks $f (was js/dist being rebuilt meanwhile? run again)"
-done
-
-# "name": "version" lines for the test dependencies, from js/package.json.
+# "name": "version" for the test dependencies, from js/package.json.
 deps_json="$(cd "$js" && node -e '
   const pkg = require("./package.json");
   const all = { ...pkg.dependencies, ...pkg.devDependencies };
@@ -65,31 +54,7 @@ deps_json="$(cd "$js" && node -e '
   }
   console.log(JSON.stringify(out));
 ' "${test_deps[@]}")" || die "test dependencies missing from js/package.json"
-
-tar_hash="$(sha256sum "$tarball" | cut -c1-16)"
-stamp="$tar_hash $(printf '%s' "$deps_json" | sha256sum | cut -c1-16) node$node_major"
-mkdir -p "$work"
-if [[ "$(cat "$work/.stamp" 2>/dev/null || true)" != "$stamp" || ! -d "$work/node_modules/edgepg" ]]; then
-  log "installing edgepg-$tar_hash.tgz and ${test_deps[*]} into $work"
-  rm -f "$work/.stamp" "$work"/edgepg-*.tgz "$work/package-lock.json"
-  rm -rf "$work/node_modules/edgepg"
-  cp "$tarball" "$work/edgepg-$tar_hash.tgz"
-  node -e '
-    const [dir, tgz, deps] = process.argv.slice(1);
-    const pkg = {
-      name: "edgepg-js-tests",
-      private: true,
-      type: "module",
-      dependencies: { edgepg: `file:./${tgz}`, ...JSON.parse(deps) },
-    };
-    require("fs").writeFileSync(`${dir}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
-  ' "$work" "edgepg-$tar_hash.tgz" "$deps_json"
-  (cd "$work" && npm install --no-audit --no-fund --prefer-offline --loglevel=error >&2) \
-    || die "npm install in $work failed"
-  printf '%s\n' "$stamp" >"$work/.stamp"
-else
-  log "reusing $work (edgepg-$tar_hash.tgz already installed)"
-fi
+install_packed "$work" edgepg-js-tests "$deps_json" || die "could not install the packed package into $work"
 
 rm -rf "$work/test"
 mkdir -p "$work/test"

@@ -46,10 +46,8 @@ build_js_if_stale
 # ---------------------------------------------------------------------------------------
 # 2. pack, and (re)install the tarball + @vercel/functions into the test project
 # ---------------------------------------------------------------------------------------
-pack_dir="$(mktemp -d)"
 stack_touched=0
 cleanup() {
-  rm -rf "$pack_dir"
   # The tests restart PgBouncer: whatever happened, leave the stack up.
   if (( stack_touched )) && ! "$root/scripts/stack.sh" status >/dev/null 2>&1; then
     log "the stack is not healthy after the tests: scripts/stack.sh up"
@@ -57,40 +55,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-(cd "$js" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
-tarball="$(ls "$pack_dir"/*.tgz)"
-[[ -f "$tarball" ]] || die "npm pack produced no tarball"
-listing="$(tar -tzf "$tarball")"
-for f in dist/node.js dist/core.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
-  grep -qx "package/$f" <<<"$listing" || die "the packed tarball lacks $f (was js/dist being rebuilt meanwhile? run again)"
-done
-
-tar_hash="$(sha256sum "$tarball" | cut -c1-16)"
-stamp="$tar_hash $vercel_functions node$node_major"
-mkdir -p "$work"
-if [[ "$(cat "$work/.stamp" 2>/dev/null || true)" != "$stamp" || ! -d "$work/node_modules/edgepg" \
-      || ! -d "$work/node_modules/@vercel/functions" ]]; then
-  log "installing edgepg-$tar_hash.tgz and $vercel_functions into $work"
-  rm -f "$work/.stamp" "$work"/edgepg-*.tgz "$work/package-lock.json"
-  rm -rf "$work/node_modules/edgepg"
-  cp "$tarball" "$work/edgepg-$tar_hash.tgz"
-  node -e '
-    const [dir, tgz, vf] = process.argv.slice(1);
-    const at = vf.lastIndexOf("@");
-    const pkg = {
-      name: "edgepg-suspend-tests",
-      private: true,
-      type: "module",
-      dependencies: { edgepg: `file:./${tgz}`, [vf.slice(0, at)]: vf.slice(at + 1) },
-    };
-    require("fs").writeFileSync(`${dir}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
-  ' "$work" "edgepg-$tar_hash.tgz" "$vercel_functions"
-  (cd "$work" && npm install --no-audit --no-fund --prefer-offline --loglevel=error >&2) \
-    || die "npm install in $work failed"
-  printf '%s\n' "$stamp" >"$work/.stamp"
-else
-  log "reusing $work (edgepg-$tar_hash.tgz already installed)"
-fi
+install_packed "$work" edgepg-suspend-tests "{\"${vercel_functions%@*}\": \"${vercel_functions##*@}\"}" \
+  || die "could not install the packed package into $work"
 
 rm -rf "$work/test"
 mkdir -p "$work/test"

@@ -34,3 +34,47 @@ build_js_if_stale() {
   flock -u 8
   exec 8>&-
 }
+
+# install_packed DIR NAME DEPS_JSON: the package as users get it. `npm pack` js/ (checking the
+# tarball holds every entry, as a concurrent build may have deleted dist/ meanwhile), then
+# (re)install the tarball plus DEPS_JSON ({"name": "version"}, registry packages) into the
+# throwaway project DIR (package.json name NAME, type module) when the tarball, the
+# dependencies or Node's major version changed since the last install.
+install_packed() {
+  local dir="$1" name="$2" deps="$3" pack tarball listing f hash stamp node_major
+  node_major="$(node -p 'process.versions.node.split(".")[0]')"
+  pack="$(mktemp -d)"
+  (cd "$_js_dist_root/js" && npm pack --silent --pack-destination "$pack" >/dev/null) \
+    || { rm -rf "$pack"; printf '[js] ERROR: npm pack failed\n' >&2; return 1; }
+  tarball="$(ls "$pack"/*.tgz)"
+  listing="$(tar -tzf "$tarball")"
+  for f in dist/node.js dist/core.js dist/edge.js dist/browser.js dist/workerd.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
+    if ! grep -qx "package/$f" <<<"$listing"; then
+      rm -rf "$pack"
+      printf '[js] ERROR: the packed tarball lacks %s (was js/dist being rebuilt meanwhile? run again)\n' "$f" >&2
+      return 1
+    fi
+  done
+  hash="$(sha256sum "$tarball" | cut -c1-16)"
+  stamp="$hash $(printf '%s' "$deps" | sha256sum | cut -c1-16) node$node_major"
+  mkdir -p "$dir"
+  if [[ "$(cat "$dir/.stamp" 2>/dev/null || true)" == "$stamp" && -d "$dir/node_modules/edgepg" ]] \
+     && node -e 'const fs = require("fs"); process.exit(Object.keys(JSON.parse(process.argv[1])).every((d) => fs.existsSync(`${process.argv[2]}/node_modules/${d}`)) ? 0 : 1)' "$deps" "$dir"; then
+    printf '[js] reusing %s (edgepg-%s.tgz already installed)\n' "$dir" "$hash" >&2
+    rm -rf "$pack"
+    return 0
+  fi
+  printf '[js] installing edgepg-%s.tgz and %s into %s\n' "$hash" "$deps" "$dir" >&2
+  rm -f "$dir/.stamp" "$dir"/edgepg-*.tgz "$dir/package-lock.json"
+  rm -rf "$dir/node_modules/edgepg"
+  cp "$tarball" "$dir/edgepg-$hash.tgz"
+  rm -rf "$pack"
+  node -e '
+    const [dir, name, tgz, deps] = process.argv.slice(1);
+    const pkg = { name, private: true, type: "module", dependencies: { edgepg: `file:./${tgz}`, ...JSON.parse(deps) } };
+    require("fs").writeFileSync(`${dir}/package.json`, JSON.stringify(pkg, null, 2) + "\n");
+  ' "$dir" "$name" "edgepg-$hash.tgz" "$deps"
+  (cd "$dir" && npm install --no-audit --no-fund --prefer-offline --loglevel=error >&2) \
+    || { printf '[js] ERROR: npm install in %s failed\n' "$dir" >&2; return 1; }
+  printf '%s\n' "$stamp" >"$dir/.stamp"
+}
