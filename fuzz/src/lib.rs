@@ -1,8 +1,8 @@
 //! The fuzzing harness of edgepg: one function per entry point, each taking arbitrary bytes.
 //!
 //! The cargo-fuzz targets in `fuzz_targets/` call these under libFuzzer; the stable-Rust
-//! "fuzz smoke" test in `tests/bad_input.rs` includes this file (`#[path]`) and calls the same
-//! functions with fixed-seed pseudo-random inputs. A panic anywhere is a finding: everything
+//! "fuzz smoke" test in `tests/bad_input_data.rs` includes this file (`#[path]`) and calls the
+//! same functions with fixed-seed pseudo-random inputs. A panic anywhere is a finding: everything
 //! here comes from the network or the user, and edgepg must never panic on it.
 //!
 //! Beyond "no panic", [`connection`] checks the state machine's contract: every submitted

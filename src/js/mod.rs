@@ -176,9 +176,9 @@ impl WasmPool {
     /// Closes idle connections and stops lending; resolves when their sockets closed.
     pub fn end(&self) -> Promise {
         let pool = self.pool.clone();
-        future_to_promise(async move {
+        done(async move {
             pool.end().await;
-            Ok(JsValue::UNDEFINED)
+            Ok(())
         })
     }
 
@@ -205,9 +205,9 @@ impl WasmPool {
     /// Resolves once the pool holds no connection (idle ones closed by their idle timeout).
     pub fn idle(&self) -> Promise {
         let pool = self.pool.clone();
-        future_to_promise(async move {
+        done(async move {
             pool.idle().await;
-            Ok(JsValue::UNDEFINED)
+            Ok(())
         })
     }
 
@@ -215,9 +215,9 @@ impl WasmPool {
     #[wasm_bindgen(js_name = endScope)]
     pub fn end_scope(&self, scope: f64) -> Promise {
         let pool = self.pool.clone();
-        future_to_promise(async move {
+        done(async move {
             pool.end_scope(ScopeId(scope as u64)).await;
-            Ok(JsValue::UNDEFINED)
+            Ok(())
         })
     }
 }
@@ -243,20 +243,21 @@ impl WasmTransaction {
     /// Commits; rejects if the server rolled back instead.
     pub fn commit(&self) -> Promise {
         let cell = self.tx.clone();
-        future_to_promise(async move {
-            take(&cell)?.commit().await.map_err(error_to_js)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        done(async move { take(&cell)?.commit().await.map_err(error_to_js) })
     }
 
     /// Rolls back.
     pub fn rollback(&self) -> Promise {
         let cell = self.tx.clone();
-        future_to_promise(async move {
-            take(&cell)?.rollback().await.map_err(error_to_js)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        done(async move { take(&cell)?.rollback().await.map_err(error_to_js) })
     }
+}
+
+/// A promise of `undefined` once `work` is done (or of its error).
+fn done(
+    work: impl std::future::Future<Output = std::result::Result<(), JsValue>> + 'static,
+) -> Promise {
+    future_to_promise(async move { work.await.map(|()| JsValue::UNDEFINED) })
 }
 
 fn take(cell: &Rc<RefCell<Option<Transaction>>>) -> std::result::Result<Transaction, JsValue> {

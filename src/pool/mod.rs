@@ -407,17 +407,9 @@ impl Pool {
                     st.ended_scopes.remove(0);
                 }
             }
-            let (ended, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
-                .into_iter()
-                .partition(|i| i.scope == scope);
-            st.idle = kept;
-            st.stats.discarded += ended.len() as u64;
-            ended.into_iter().map(|i| i.client).collect()
+            take_idle(&mut st, |i| i.scope == scope)
         };
-        for client in closing {
-            client.close().await;
-            self.slot_freed();
-        }
+        self.close_taken(closing).await;
     }
 
     /// Closes the pool: no new checkouts; idle connections close now, busy ones when they
@@ -428,14 +420,15 @@ impl Pool {
             st.closed = true;
             st.waiters.clear();
             st.reaper_stop = None;
-            st.stats.discarded += st.idle.len() as u64;
-            std::mem::take(&mut st.idle)
-                .into_iter()
-                .map(|i| i.client)
-                .collect()
+            take_idle(&mut st, |_| true)
         };
         registry::forget(self);
-        for client in closing {
+        self.close_taken(closing).await;
+    }
+
+    /// Closes connections taken out of the cache one by one, freeing each slot once closed.
+    async fn close_taken(&self, clients: Vec<Client>) {
+        for client in clients {
             client.close().await;
             self.slot_freed();
         }
@@ -720,6 +713,15 @@ impl Pool {
             }
         }));
     }
+}
+
+/// Takes the idle connections `pick` selects out of the cache, counted as discarded.
+fn take_idle(st: &mut State, pick: impl Fn(&Idle) -> bool) -> Vec<Client> {
+    let (taken, kept): (Vec<Idle>, Vec<Idle>) =
+        std::mem::take(&mut st.idle).into_iter().partition(pick);
+    st.idle = kept;
+    st.stats.discarded += taken.len() as u64;
+    taken.into_iter().map(|i| i.client).collect()
 }
 
 fn pool_closed() -> Error {

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::process::Command;
 use std::rc::Rc;
+use std::time::Duration;
 
 use edgepg::proto::{Request, Statement};
 use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
@@ -31,6 +32,14 @@ pub fn run<F: Future>(f: F) -> F::Output {
         .build()
         .expect("tokio runtime");
     tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
+/// Awaits `f`, failing the test as a hang if it takes longer than `secs`.
+pub async fn bounded<F: Future>(what: &str, secs: u64, f: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(secs), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {secs}s (a hang)"),
+    }
 }
 
 pub async fn connect(config: &Config) -> edgepg::Result<Client> {

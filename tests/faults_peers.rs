@@ -1,0 +1,434 @@
+//! Peers that stall, time out, vanish or hang up: fake servers on loopback that stall at
+//! connect or on a query (connect, query and idle timeouts), a server-side
+//! `idle_session_timeout`, a server that goes away for good so its connection cannot be
+//! replaced, servers closing or failing during the handshake.
+//!
+//! Each ends in a clear error (or, where the pool can absorb it, none), never a hang or a
+//! panic, and the pool's slots come back.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use edgepg::{Config, Outcome, PoolOptions};
+use futures_util::future::join_all;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Waits until `f` holds (polling), failing after `secs`.
+async fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs}s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- stalled peers ----
+
+/// A fake server: connection `n` either stalls at once (`Stall`), completes a trust handshake
+/// and then stalls on the first query (`Hang`), or answers every query with one row (`Serve`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Peer {
+    Stall,
+    Hang,
+    Serve,
+}
+
+struct FakePeer {
+    port: u16,
+    received: Rc<RefCell<Vec<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn trust_handshake() -> Vec<u8> {
+    let mut v = msg(b'R', &0i32.to_be_bytes());
+    v.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
+    v.extend(msg(b'Z', b"I"));
+    v
+}
+
+fn one_row() -> Vec<u8> {
+    let mut v = msg(b'1', &[]);
+    v.extend(msg(b'2', &[]));
+    let mut rd = 1u16.to_be_bytes().to_vec();
+    rd.extend(b"v\0");
+    rd.extend(0u32.to_be_bytes());
+    rd.extend(0i16.to_be_bytes());
+    rd.extend(25u32.to_be_bytes());
+    rd.extend((-1i16).to_be_bytes());
+    rd.extend((-1i32).to_be_bytes());
+    rd.extend(0i16.to_be_bytes());
+    v.extend(msg(b'T', &rd));
+    v.extend(msg(b'D', &[0, 1, 0, 0, 0, 2, b'o', b'k']));
+    v.extend(msg(b'C', b"SELECT 1\0"));
+    v.extend(msg(b'Z', b"I"));
+    v
+}
+
+async fn fake_peer(behaviour: impl Fn(usize) -> Peer + 'static) -> FakePeer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let log = received.clone();
+    let task = tokio::task::spawn_local(async move {
+        let mut n = 0;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let peer = behaviour(n);
+            log.borrow_mut().push(Vec::new());
+            let log = log.clone();
+            let i = n;
+            n += 1;
+            tokio::task::spawn_local(async move {
+                let mut buf = [0u8; 8192];
+                let mut answered_startup = false;
+                let mut pending = Vec::new();
+                loop {
+                    let k = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => {
+                            std::future::pending::<()>().await;
+                            return;
+                        }
+                        Ok(k) => k,
+                    };
+                    log.borrow_mut()[i].extend_from_slice(&buf[..k]);
+                    pending.extend_from_slice(&buf[..k]);
+                    if peer == Peer::Stall {
+                        continue;
+                    }
+                    if !answered_startup {
+                        if pending.len() < 4 {
+                            continue;
+                        }
+                        let len =
+                            u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]])
+                                as usize;
+                        if pending.len() < len {
+                            continue;
+                        }
+                        pending.drain(..len);
+                        answered_startup = true;
+                        let _ = s.write_all(&trust_handshake()).await;
+                    }
+                    // Answer each Sync.
+                    while pending.len() >= 5 {
+                        let len =
+                            u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]])
+                                as usize;
+                        if pending.len() < len + 1 {
+                            break;
+                        }
+                        let tag = pending[0];
+                        pending.drain(..len + 1);
+                        if tag == b'S' && peer == Peer::Serve {
+                            let _ = s.write_all(&one_row()).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    FakePeer {
+        port,
+        received,
+        task,
+    }
+}
+
+impl FakePeer {
+    fn config(&self, query: &str) -> Config {
+        Config::parse(&format!(
+            "postgres://fake@127.0.0.1:{}/db?sslmode=disable&{query}",
+            self.port
+        ))
+        .unwrap()
+    }
+}
+
+#[test]
+fn stalled_peers_hit_connect_query_and_idle_timeouts() {
+    run(bounded("stalled peers", 60, async {
+        // connect_timeout: accepts, never answers.
+        let silent = fake_peer(|_| Peer::Stall).await;
+        let p = pool(
+            silent.config("connect_timeout=0.5"),
+            PoolOptions {
+                max: 2,
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        let err = p.query(sql("SELECT 1")).await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert_eq!(err.code(), "timeout");
+        assert!(err.message().contains("connect_timeout"), "{err}");
+        assert!(err.message().contains("127.0.0.1"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = p.stats();
+        assert_eq!((s.busy, s.open, s.waiting), (0, 0, 0), "{s:?}");
+        p.end().await;
+
+        // query_timeout: connection 0 hangs on its query, the others answer. Two callers at
+        // once: exactly one times out, the other is unaffected.
+        let hang_first = fake_peer(|n| if n == 0 { Peer::Hang } else { Peer::Serve }).await;
+        let p = pool(
+            hang_first.config("query_timeout=0.5"),
+            PoolOptions {
+                max: 2,
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        let results = join_all((0..2).map(|_| p.query(sql("SELECT 'v'")))).await;
+        let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
+        assert_eq!((ok.len(), failed.len()), (1, 1));
+        let err = failed.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(err.code(), "timeout", "{err:?}");
+        assert!(err.message().contains("query_timeout"), "{err}");
+        assert_eq!(
+            err.outcome(),
+            Outcome::Unknown,
+            "the statement may have run"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = p.stats();
+        assert_eq!(s.discarded, 1, "{s:?}");
+        assert_eq!((s.busy, s.waiting), (0, 0), "{s:?}");
+        // The next query runs on the healthy connection.
+        let r = p.query(sql("SELECT 'v'")).await.unwrap();
+        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "ok");
+        p.end().await;
+
+        // idle_timeout: a connection to a peer that answered once and went quiet is retired
+        // politely (Terminate) without anyone waiting on it.
+        let quiet = fake_peer(|_| Peer::Serve).await;
+        let p = pool(
+            quiet.config(""),
+            PoolOptions {
+                max: 2,
+                idle_timeout: Duration::from_millis(300),
+                ..Default::default()
+            },
+        );
+        p.query(sql("SELECT 1")).await.unwrap();
+        assert_eq!(p.stats().idle, 1);
+        eventually("idle connection retired", 5, || {
+            let s = p.stats();
+            s.idle == 0 && s.open == 0
+        })
+        .await;
+        assert_eq!(p.stats().discarded, 1);
+        eventually("Terminate reached the peer", 5, || {
+            quiet.received.borrow()[0].ends_with(&[b'X', 0, 0, 0, 4])
+        })
+        .await;
+        p.end().await;
+    }));
+}
+
+#[test]
+fn a_server_side_idle_session_timeout_is_absorbed_by_the_pool() {
+    run(bounded("idle_session_timeout", 30, async {
+        let mut cfg = config("EDGEPG_URL_SCRAM");
+        cfg.options = Some("-c idle_session_timeout=300".into());
+        let pool = pool(
+            cfg.clone(),
+            PoolOptions {
+                max: 1,
+                ..Default::default()
+            },
+        );
+        pool.query(sql("SELECT 1")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        // The server closed the idle session (FATAL 57P05): noticed before anything is
+        // written, replaced, the caller sees nothing.
+        let r = pool.query(sql("SELECT 'fresh'")).await.unwrap();
+        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "fresh");
+        let s = pool.stats();
+        assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
+        pool.end().await;
+        // Without a pool the caller gets the server's reason, and knows nothing ran.
+        let mut client = connect(&cfg).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let err = client.run(sql("SELECT 1")).await.unwrap_err();
+        assert_eq!(err.code(), "57P05", "{err:?}");
+        assert!(err.message().contains("idle-session timeout"), "{err}");
+        assert_eq!(err.outcome(), Outcome::NotExecuted);
+        assert!(client.is_closed());
+    }));
+}
+
+// ---- a dead connection that cannot be replaced ----
+
+#[test]
+fn a_dead_connection_that_cannot_be_replaced_fails_cleanly() {
+    // The server answers one query, then goes away for good: the pooled connection is dead
+    // and a replacement cannot connect. Every later call must fail with an error (it used to
+    // panic in the transaction's rollback), and the slot must come back.
+    run(bounded("unreplaceable", 30, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::task::spawn_local(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            drop(listener);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let mut answered = 0;
+            while answered < 2 {
+                let k = s.read(&mut chunk).await.unwrap();
+                assert!(k > 0);
+                buf.extend_from_slice(&chunk[..k]);
+                if answered == 0 && buf.len() >= 4 {
+                    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                    if buf.len() >= len {
+                        buf.drain(..len);
+                        s.write_all(&trust_handshake()).await.unwrap();
+                        answered = 1;
+                    }
+                }
+                if answered == 1 && buf.windows(5).any(|w| w == b"S\0\0\0\x04") {
+                    s.write_all(&one_row()).await.unwrap();
+                    answered = 2;
+                }
+            }
+            // Gone: the socket closes, and nothing listens on the port any more.
+        });
+        let cfg =
+            Config::parse(&format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable")).unwrap();
+        let p = pool(
+            cfg,
+            PoolOptions {
+                max: 1,
+                ..Default::default()
+            },
+        );
+        p.query(sql("SELECT 1")).await.unwrap();
+        server.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The idle connection is dead, its replacement cannot connect: a clean error.
+        let mut tx = p.begin().await.unwrap();
+        let err = tx.query(sql("SELECT 1")).await.unwrap_err();
+        assert_eq!(err.code(), "refused", "{err:?}");
+        assert_eq!(err.outcome(), Outcome::NotExecuted);
+        // The transaction keeps answering with errors (it used to panic here, and in the
+        // rollback `Pool::transaction` runs after a failed callback).
+        let again = tx.query(sql("SELECT 2")).await.unwrap_err();
+        assert!(again.is_closed(), "{again:?}");
+        assert_eq!(again.outcome(), Outcome::NotExecuted);
+        let _ = tx.status();
+        assert!(tx.rollback().await.is_err());
+        eventually("the slot came back", 5, || {
+            let s = p.stats();
+            (s.busy, s.open, s.waiting) == (0, 0, 0)
+        })
+        .await;
+        p.end().await;
+    }));
+}
+
+// ---- servers closing during the handshake ----
+
+#[test]
+fn a_server_closing_during_the_handshake_is_a_clean_error() {
+    run(bounded("handshake closes", 30, async {
+        let cases: Vec<(&str, Vec<u8>, bool, &[&str])> = vec![
+            ("closes at once", vec![], false, &["closed", "refused"]),
+            (
+                "closes after the startup",
+                vec![],
+                true,
+                &["closed", "refused"],
+            ),
+            (
+                "half an auth request",
+                msg(b'R', &3i32.to_be_bytes())[..6].to_vec(),
+                true,
+                &["closed", "refused"],
+            ),
+            (
+                "AuthenticationOk only",
+                msg(b'R', &0i32.to_be_bytes()),
+                true,
+                &["closed", "refused"],
+            ),
+            (
+                "FATAL starting up",
+                msg(
+                    b'E',
+                    b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0",
+                ),
+                true,
+                &["57P03"],
+            ),
+            (
+                "FATAL too many clients",
+                msg(
+                    b'E',
+                    b"SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0",
+                ),
+                true,
+                &["53300"],
+            ),
+        ];
+        for (what, reply, read_startup, codes) in cases {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::task::spawn_local(async move {
+                loop {
+                    let Ok((mut s, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if read_startup {
+                        let mut buf = [0u8; 1024];
+                        let _ = s.read(&mut buf).await;
+                        let _ = s.write_all(&reply).await;
+                    }
+                    drop(s);
+                }
+            });
+            let cfg = Config::parse(&format!(
+                "postgres://u:Handshake-Secret@127.0.0.1:{port}/db?sslmode=disable"
+            ))
+            .unwrap();
+            let pool = pool(
+                cfg,
+                PoolOptions {
+                    max: 2,
+                    ..Default::default()
+                },
+            );
+            for _ in 0..3 {
+                let err = pool.query(sql("SELECT 1")).await.unwrap_err();
+                assert!(codes.contains(&err.code()), "{what}: {err:?}");
+                assert!(err.is_closed() || err.is_fatal(), "{what}: {err:?}");
+                assert!(!err.message().is_empty());
+                assert!(!format!("{err:?}").contains("Handshake-Secret"));
+                if err.code() == "closed" {
+                    assert!(err.message().contains("during startup"), "{what}: {err}");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let s = pool.stats();
+            assert_eq!((s.busy, s.open, s.waiting), (0, 0, 0), "{what}: {s:?}");
+            server.abort();
+        }
+    }));
+}
