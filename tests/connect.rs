@@ -1,11 +1,13 @@
 //! Connecting to the real stack with every authentication method, and failing cleanly.
 
 mod common;
+#[path = "common/services.rs"]
+mod services;
 
 use common::*;
 use edgepg::proto::{AuthKind, TransactionStatus};
 use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
-use edgepg::{Client, ClientOptions, Config};
+use edgepg::{Client, ClientOptions, Config, Pool, PoolOptions};
 
 #[test]
 fn every_auth_method_connects_directly_and_through_pgbouncer() {
@@ -208,5 +210,65 @@ fn startup_parameters_are_sent_in_the_form_the_server_reports() {
             assert_eq!(c.parameter("client_encoding"), Some("UTF8"), "{var}");
             c.close().await;
         }
+    });
+}
+
+#[test]
+fn a_pool_follows_the_server_when_its_auth_method_changes() {
+    // What a pool learned (the auth method, to pipeline the handshake) can go stale: an
+    // administrator moves a role from trust to SCRAM, or from SCRAM to MD5. The next new
+    // connection's pipelined handshake is refused; the pool forgets what it learned and
+    // retries once, so neither a query nor a transaction's first statement fails.
+    let cluster = services::Cluster::start("learned_auth");
+    cluster.admin(
+        "DROP ROLE IF EXISTS hinted; SET password_encryption = 'scram-sha-256'; \
+         CREATE ROLE hinted LOGIN PASSWORD 'hinted_pw'",
+    );
+    cluster.set_hba("host all hinted 127.0.0.1/32 trust");
+    let config = Config::parse(&format!(
+        "postgres://hinted:hinted_pw@127.0.0.1:{}/postgres?sslmode=disable",
+        cluster.port
+    ))
+    .unwrap();
+    run(async {
+        let pool = Pool::new(
+            config,
+            PoolOptions {
+                max: 1,
+                idle_timeout: std::time::Duration::from_millis(100),
+                ..Default::default()
+            },
+            std::rc::Rc::new(TcpConnector),
+            TokioRuntime::shared(),
+        );
+        let idle_out = || tokio::time::sleep(std::time::Duration::from_millis(400));
+        let one = |pool: &Pool| {
+            let pool = pool.clone();
+            async move { pool.query(sql("SELECT 1")).await }
+        };
+        one(&pool).await.expect("trust");
+        // Learned: trust. Now SCRAM; the next connection pipelines its query after the
+        // StartupMessage and the server refuses it (08P01).
+        cluster.set_hba("host all hinted 127.0.0.1/32 scram-sha-256");
+        idle_out().await;
+        let mut tx = pool.begin().await.unwrap();
+        let r = tx
+            .query(sql("SELECT 2"))
+            .await
+            .expect("a transaction's first statement");
+        assert_eq!(r[0].rows.len(), 1);
+        tx.commit().await.unwrap();
+        // Learned: SCRAM. Now MD5; the next connection's early SCRAM message is refused.
+        cluster.admin("SET password_encryption = 'md5'; ALTER ROLE hinted PASSWORD 'hinted_pw'");
+        cluster.set_hba("host all hinted 127.0.0.1/32 md5");
+        idle_out().await;
+        one(&pool).await.expect("a query");
+        // And the pool keeps working with what it learned anew.
+        idle_out().await;
+        one(&pool).await.expect("md5, learned");
+        let stats = pool.stats();
+        assert_eq!(stats.timeouts, 0);
+        assert!(stats.created >= 5, "{stats:?}");
+        pool.end().await;
     });
 }

@@ -48,32 +48,41 @@ impl Lease {
         self.row_sink = sink;
     }
 
-    /// Runs one request. On the lease's first request, a reused connection that turns out to
-    /// be dead or to belong to another request (the write failed, so the server received
-    /// nothing that could commit) is replaced by a fresh connection and the request retried
-    /// once, transparently. Anything that fails after the server may have acted is returned
-    /// with `outcome() == Unknown`, never retried.
+    /// Runs one request. On the lease's first request, a connection that fails before the
+    /// server could act on it is replaced by a fresh one and the request retried,
+    /// transparently: a reused connection found dead or belonging to another request (the
+    /// write failed, so the server received nothing that could commit), or a new one whose
+    /// handshake, pipelined on what the pool had learned about the server's authentication,
+    /// was refused because that changed (the pool then forgets it). Anything that fails after
+    /// the server may have acted is returned with `outcome() == Unknown`, never retried.
     pub async fn run(&mut self, request: Request) -> Result<Vec<QueryResult>> {
         crate::driver::only_answer(self.run_pipeline(vec![request]).await)
     }
 
     /// Runs several requests in one write (see [`Client::run_pipeline`]), with the same
-    /// first-request retry as [`Lease::run`].
+    /// first-request retries as [`Lease::run`].
     pub async fn run_pipeline(&mut self, requests: Vec<Request>) -> Vec<Result<Vec<QueryResult>>> {
-        if !self.retry_possible() {
-            self.used = true;
+        if self.used {
             return self.client_with_sink().run_pipeline(requests).await;
         }
         self.used = true;
-        let results = self.client_with_sink().run_pipeline(requests.clone()).await;
-        // Retried only when nothing came back, so no rows reached the sink.
-        if results.iter().all(|r| r.as_ref().is_err_and(retryable)) {
+        // At most a dead connection and then a stale hint on its replacement.
+        for _ in 0..2 {
+            let results = self.client_with_sink().run_pipeline(requests.clone()).await;
+            // Retried only when nothing came back, so no rows reached the sink.
+            let stale_hint = self.client_mut().failed_on_stale_hint();
+            let dead = !self.fresh && results.iter().all(|r| r.as_ref().is_err_and(retryable));
+            if !(stale_hint || dead) || results.iter().any(|r| r.is_ok()) {
+                return results;
+            }
+            if stale_hint {
+                self.pool.forget_hints();
+            }
             if let Err(e) = self.replace().await {
                 return requests.iter().map(|_| Err(e.duplicate())).collect();
             }
-            return self.client_with_sink().run_pipeline(requests).await;
         }
-        results
+        self.client_with_sink().run_pipeline(requests).await
     }
 
     /// The client, told about this lease's row sink (a replaced client starts without one).
@@ -82,10 +91,6 @@ impl Lease {
         let client = self.client_mut();
         client.set_row_sink(sink);
         client
-    }
-
-    fn retry_possible(&self) -> bool {
-        !self.fresh && !self.used
     }
 
     fn client_mut(&mut self) -> &mut Client {

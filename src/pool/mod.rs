@@ -264,21 +264,13 @@ impl Pool {
         sink: Option<Rc<dyn RowSink>>,
     ) -> Result<Vec<QueryResult>> {
         let mut lease = self.acquire_in(scope).await?;
-        lease.set_row_sink(sink.clone());
-        if !lease.is_fresh() || self.shared.state.borrow().hints.method.is_none() {
-            return lease.run(request).await;
-        }
-        // The first request on a new connection rides with the handshake, which relies on the
-        // learned auth method; if the server changed its mind, retry once without hints.
-        let result = lease.run(request.clone()).await;
-        if result.is_err() && lease.failed_on_stale_hint() {
-            self.shared.state.borrow_mut().hints = AuthHints::default();
-            drop(lease);
-            let mut lease = self.acquire_in(scope).await?;
-            lease.set_row_sink(sink);
-            return lease.run(request).await;
-        }
-        result
+        lease.set_row_sink(sink);
+        lease.run(request).await
+    }
+
+    /// Forgets what was learned about the server's authentication (it changed).
+    pub(crate) fn forget_hints(&self) {
+        self.shared.state.borrow_mut().hints = AuthHints::default();
     }
 
     /// Starts a transaction on a connection of the global scope. BEGIN is sent with the first

@@ -544,7 +544,11 @@ impl Connection {
         match &mut self.phase {
             Phase::Startup(handshake) => {
                 if let Message::ErrorResponse(body) = message {
-                    return Err(Error::db(db_error(body.fields())?));
+                    let db = db_error(body.fields())?;
+                    // A protocol violation right after messages sent early on a learned hint
+                    // (the server now wants another method): reconnect without hints.
+                    self.stale_hint = handshake.used_hint() && db.code == "08P01";
+                    return Err(Error::db(db));
                 }
                 let result = handshake.handle(message, &mut self.output);
                 let step = match result {

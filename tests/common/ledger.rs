@@ -7,13 +7,12 @@
 //! - `Outcome::Unknown` → absent or present once (a transaction: all rows or none);
 //! - never an id twice, never an id nobody wrote.
 //!
-//! Also psql on any URL, to create those tables and count their rows. Included with
+//! Also the tables' creation and row counts. Included with
 //! `#[path = "common/ledger.rs"] mod ledger;` by a test crate that declares `mod common;`.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,8 @@ use edgepg::proto::types::Value;
 use edgepg::proto::{Request, Statement};
 use edgepg::{Outcome, Pool};
 use futures_util::future::join_all;
+
+use crate::common::psql_at;
 
 use crate::common::bounded;
 
@@ -214,25 +215,6 @@ fn parse_counts(out: &str) -> HashMap<i64, usize> {
             (id.parse().unwrap(), n.parse().unwrap())
         })
         .collect()
-}
-
-/// psql with a URL (the stack's admin URL for the shared cluster).
-pub fn psql_at(url: &str, query: &str) -> String {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", query])
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {query:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end_matches('\n')
-        .to_string()
 }
 
 pub fn fresh_table(url: &str, table: &str, grant_to: Option<&str>) {

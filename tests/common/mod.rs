@@ -69,15 +69,21 @@ pub fn sql(text: &str) -> Request {
 
 /// Runs SQL with psql as the admin role and returns its unaligned output.
 pub fn psql(query: &str) -> String {
+    psql_at(&url("EDGEPG_URL_ADMIN"), query)
+}
+
+/// psql with a URL (a private cluster's, or the stack's admin URL).
+pub fn psql_at(url: &str, query: &str) -> String {
     let out = Command::new("psql")
-        .arg(url("EDGEPG_URL_ADMIN"))
+        .arg(url)
         .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", query])
         .env("PGTZ", "UTC")
+        .env("PGCONNECT_TIMEOUT", "5")
         .output()
         .expect("psql runs");
     assert!(
         out.status.success(),
-        "psql failed: {}",
+        "psql {query:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)
