@@ -13,8 +13,14 @@
 //! type SocketFactory = (host: string, port: number) => Promise<EdgeSocket>;
 //! ```
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
 use futures_util::future::LocalBoxFuture;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -36,6 +42,77 @@ pub struct JsSocket {
     pending: Option<Function>,
     settle: Option<Function>,
     security: TransportSecurity,
+    reads: Reads,
+}
+
+/// What `read()` promises settle with, in the order they settle, delivered through two
+/// callbacks made once per socket (not two closures per read, as `JsFuture` makes). The
+/// stream's promises settle in stream order, so even the result of a read whose waiter gave
+/// up (a timeout) is handed to the next read in its place: nothing is lost or reordered.
+struct Reads {
+    inbox: Rc<RefCell<Inbox>>,
+    on_ok: Closure<dyn FnMut(JsValue)>,
+    on_err: Closure<dyn FnMut(JsValue)>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    settled: VecDeque<std::result::Result<JsValue, JsValue>>,
+    waker: Option<Waker>,
+    /// Promises registered and not settled yet: they will still call the callbacks.
+    outstanding: usize,
+}
+
+impl Drop for Reads {
+    fn drop(&mut self) {
+        // A read still outstanding (the socket dropped mid-read, after a timeout) will call
+        // its callback when the host settles it: that callback must outlive the socket.
+        if self.inbox.borrow().outstanding > 0 {
+            let noop = || Closure::new(|_: JsValue| {});
+            std::mem::replace(&mut self.on_ok, noop()).forget();
+            std::mem::replace(&mut self.on_err, noop()).forget();
+        }
+    }
+}
+
+impl Reads {
+    fn new() -> Reads {
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
+        let settle = |inbox: Rc<RefCell<Inbox>>, ok: bool| {
+            move |value: JsValue| {
+                let mut inbox = inbox.borrow_mut();
+                inbox.outstanding = inbox.outstanding.saturating_sub(1);
+                inbox
+                    .settled
+                    .push_back(if ok { Ok(value) } else { Err(value) });
+                if let Some(waker) = inbox.waker.take() {
+                    waker.wake();
+                }
+            }
+        };
+        Reads {
+            on_ok: Closure::new(settle(inbox.clone(), true)),
+            on_err: Closure::new(settle(inbox.clone(), false)),
+            inbox,
+        }
+    }
+
+    /// Waits for `promise`, or takes what an earlier abandoned read received first.
+    async fn next(&self, promise: &Promise) -> std::result::Result<JsValue, JsValue> {
+        let _ = promise.then2(&self.on_ok, &self.on_err);
+        self.inbox.borrow_mut().outstanding += 1;
+        std::future::poll_fn(|cx| {
+            let mut inbox = self.inbox.borrow_mut();
+            match inbox.settled.pop_front() {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    inbox.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl JsSocketConnector {
@@ -95,6 +172,7 @@ impl Connector for JsSocketConnector {
                 settle: method("settle").ok(),
                 socket,
                 security,
+                reads: Reads::new(),
             }) as Box<dyn Transport>)
         })
     }
@@ -111,12 +189,7 @@ impl JsSocket {
             Some(a) => f.call1(&self.socket, a)?,
             None => f.call0(&self.socket)?,
         };
-        // `write` usually returns undefined (the kernel took the bytes): no thenable check
-        // then (Reflect.has on a non-object throws, and a throw per query is not cheap).
-        if value.is_instance_of::<Promise>()
-            || (value.is_object()
-                && Reflect::has(&value, &JsValue::from_str("then")).unwrap_or(false))
-        {
+        if value.is_instance_of::<Promise>() || is_thenable(&value) {
             JsFuture::from(Promise::resolve(&value)).await
         } else {
             Ok(value)
@@ -138,10 +211,20 @@ impl Transport for JsSocket {
 
     fn read<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> LocalBoxFuture<'a, Result<usize>> {
         Box::pin(async move {
-            let chunk = self
-                .call(&self.read, None)
-                .await
-                .map_err(|e| io_error("reading from the server", &e))?;
+            let failed = |e: JsValue| io_error("reading from the server", &e);
+            let value = self.read.call0(&self.socket).map_err(failed)?;
+            let chunk = if value.is_instance_of::<Promise>() {
+                self.reads
+                    .next(value.unchecked_ref())
+                    .await
+                    .map_err(failed)?
+            } else if is_thenable(&value) {
+                // A promise of another realm (a VM context): adopted by a native one.
+                let promise = Promise::resolve(&value);
+                self.reads.next(&promise).await.map_err(failed)?
+            } else {
+                value
+            };
             if chunk.is_null() || chunk.is_undefined() {
                 return Ok(0);
             }
@@ -209,6 +292,12 @@ impl Transport for JsSocket {
             }
         })
     }
+}
+
+/// An object with a `then` (checked only on objects: `write` usually returns undefined, and
+/// Reflect.has on a non-object throws, which is not cheap once per query).
+fn is_thenable(value: &JsValue) -> bool {
+    value.is_object() && Reflect::has(value, &JsValue::from_str("then")).unwrap_or(false)
 }
 
 /// A socket failure (see `transport::io_failure`).
