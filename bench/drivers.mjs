@@ -75,6 +75,8 @@ export async function openDriver(id, ep, opts = {}) {
       // BENCH_EDGEPG_MODULE: the profile runs load a copy whose wasm keeps its function names.
       const { createPool } = await import(process.env.BENCH_EDGEPG_MODULE || 'edgepg');
       const options = { max, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000 };
+      // Named prepared statements where they work (direct), as postgres.js's prepare: true.
+      if (!ep.bouncer) options.statementCache = 100;
       let target = tcpUrl.toString();
       if (id === 'edgepg-ws') {
         target = url.toString();

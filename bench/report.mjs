@@ -510,7 +510,7 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   p();
   p('Drivers: ' + DRIVERS.map((d) => `**${d.label}**`).join(', ') + '. edgepg is the packed npm tarball of js/ (node export: node:net TCP, or WebSocket via `webSocketUrl` + the `ws` package). ' +
     'neon is its `Pool` over WebSocket through the same proxy (`wsProxy` → `127.0.0.1:58080/v2?address=host:port`, `useSecureWebSocket=false`, `pipelineConnect=false` (SCRAM: pipelining a cleartext password would be rejected), `pipelineTLS=false`). ' +
-    'postgres.js uses `prepare: true` direct and `prepare: false` through PgBouncer 1.18 (which cannot keep named statements in transaction mode).');
+    'postgres.js uses `prepare: true` direct and `prepare: false` through PgBouncer 1.18 (which cannot keep named statements in transaction mode); edgepg likewise `statementCache: 100` direct and its default (off, unnamed statements) through PgBouncer.');
   p();
 
   p('## Targets');

@@ -30,6 +30,10 @@ pub struct ClientOptions {
     pub max_result_bytes: usize,
     /// Deadline for each request's answer (default: none, or `query_timeout` from the URL).
     pub query_timeout: Option<Duration>,
+    /// Named prepared statements kept per connection (default: `statement_cache` from the
+    /// URL, else 0: every statement unnamed, as transaction-mode poolers need). Direct
+    /// connections only.
+    pub statement_cache: Option<usize>,
     /// What earlier connections learned about the server.
     pub hints: AuthHints,
 }
@@ -40,6 +44,7 @@ impl Default for ClientOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_result_bytes: usize::MAX,
             query_timeout: None,
+            statement_cache: None,
             hints: AuthHints::default(),
         }
     }
@@ -173,6 +178,10 @@ impl Client {
                 .query_timeout
                 .or(config.pool.query_timeout)
                 .map(|d| d.as_millis() as u64),
+            statement_cache: options
+                .statement_cache
+                .or(config.pool.statement_cache)
+                .unwrap_or(0),
         };
         let now = runtime.now_ms();
         Ok(Client {

@@ -328,3 +328,83 @@ fn a_row_sink_gets_large_results_while_they_arrive_in_order() {
         c.close().await;
     });
 }
+
+/// The session's prepared statements as `name=executions`, by a simple query (never prepared).
+async fn prepared(c: &mut edgepg::Client) -> String {
+    let q = "SELECT coalesce(string_agg(name || '=' || (generic_plans + custom_plans), ' ' \
+             ORDER BY name), '') FROM pg_prepared_statements";
+    let r = c.run(Request::Simple(q.into())).await.unwrap();
+    r[0].value(0, 0).unwrap().to_string()
+}
+
+#[test]
+fn the_opt_in_statement_cache_prepares_once_and_recovers_when_the_server_forgets() {
+    run(async {
+        // `statement_cache=2` in the URL, as a deployment would set it (direct connections).
+        let base = url("EDGEPG_URL_SCRAM");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let config = edgepg::Config::parse(&format!("{base}{sep}statement_cache=2")).unwrap();
+        assert_eq!(config.pool.statement_cache, Some(2));
+        let mut c = connect(&config).await.unwrap();
+        let add = |n: i32| {
+            Request::statement(
+                Statement::new("SELECT $1::int + 1")
+                    .bind(&Value::Int4(n))
+                    .unwrap(),
+            )
+        };
+        for n in 0..3 {
+            let r = c.run(add(n)).await.unwrap();
+            assert_eq!(r[0].value(0, 0).unwrap(), Value::Int4(n + 1));
+        }
+        // Parsed once, executed three times on its name.
+        assert_eq!(prepared(&mut c).await, "edgepg_s1=3");
+
+        // More statements than the cache holds: the least recently used one is evicted and
+        // closed on the server with the next extended request.
+        c.run(sql("SELECT 2")).await.unwrap(); // s2
+        c.run(sql("SELECT 3")).await.unwrap(); // s3, evicts s1
+        c.run(add(9)).await.unwrap(); // closes s1; s4, evicts s2
+        assert_eq!(
+            prepared(&mut c).await,
+            "edgepg_s2=1 edgepg_s3=1 edgepg_s4=1"
+        );
+        c.run(sql("SELECT 3")).await.unwrap(); // closes s2; s3 from the cache
+        assert_eq!(prepared(&mut c).await, "edgepg_s3=2 edgepg_s4=1");
+
+        // Someone deallocates: that use fails (before running), the next prepares anew.
+        c.run(Request::Simple("DEALLOCATE ALL".into()))
+            .await
+            .unwrap();
+        let err = c.run(sql("SELECT 3")).await.unwrap_err();
+        assert_eq!(err.code(), "26000", "{err}");
+        let r = c.run(sql("SELECT 3")).await.unwrap();
+        assert_eq!(r[0].value(0, 0).unwrap(), Value::Int4(3));
+
+        // A table changes under a cached `SELECT *`: one failure, then the new shape.
+        c.run(Request::Simple(
+            "CREATE TEMP TABLE shape (a int); INSERT INTO shape VALUES (1)".into(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            c.run(sql("SELECT * FROM shape")).await.unwrap()[0]
+                .columns
+                .len(),
+            1
+        );
+        c.run(Request::Simple("ALTER TABLE shape ADD COLUMN b int".into()))
+            .await
+            .unwrap();
+        let err = c.run(sql("SELECT * FROM shape")).await.unwrap_err();
+        assert_eq!(err.code(), "0A000", "{err}");
+        assert_eq!(
+            c.run(sql("SELECT * FROM shape")).await.unwrap()[0]
+                .columns
+                .len(),
+            2
+        );
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+        c.close().await;
+    });
+}

@@ -323,6 +323,7 @@ pub fn connection(data: &[u8]) {
         max_message_size: if setup & 0x40 != 0 { 256 } else { 1 << 20 },
         max_result_bytes: if setup & 0x80 != 0 { 64 } else { usize::MAX },
         query_timeout_ms: if script & 0x80 != 0 { Some(50) } else { None },
+        statement_cache: if script & 0x20 != 0 { 2 } else { 0 },
     };
     let mut now = 0u64;
     let mut conn = Connection::new(&config, options, now);

@@ -20,6 +20,12 @@ export interface PoolOptions {
   /** The most row bytes one query may return (default unlimited). */
   maxResultBytes?: number;
   /**
+   * Named prepared statements kept per connection (default 0: every statement unnamed; URL
+   * `statement_cache`). For direct connections only: a transaction-mode pooler (PgBouncer,
+   * Hyperdrive, Neon's and Supabase's poolers) cannot keep them.
+   */
+  statementCache?: number;
+  /**
    * Connect over WebSocket through a WS→TCP proxy: a template with `{host}` and `{port}`
    * (e.g. `wss://proxy.example.com/v2?address={host}:{port}`) or a function. Required in
    * browsers and Vercel Edge; optional in Node and Workers (which default to TCP sockets).

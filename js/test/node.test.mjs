@@ -23,6 +23,29 @@ test('the node export is the one Node resolves', () => {
 
 coreSuite('tcp via pgbouncer', { createPool: (options) => createPool(env('EDGEPG_URL_BOUNCER'), options) });
 coreSuite('tcp direct', { createPool: (options) => createPool(env('EDGEPG_URL_SCRAM'), options) });
+// Every core check again with named prepared statements (direct connections only).
+coreSuite('tcp direct, statementCache', { createPool: (options) => createPool(env('EDGEPG_URL_SCRAM'), { statementCache: 20, ...options }) });
+
+test('statementCache: a repeated statement is parsed once and runs on its name', async () => {
+  const db = createPool(env('EDGEPG_URL_SCRAM'), { max: 1, statementCache: 10, idleTimeoutMs: 60_000 });
+  try {
+    for (let i = 0; i < 3; i++) assert.deepEqual(await db.sql`SELECT ${i}::int AS n`, [{ n: i }]);
+    for (let i = 0; i < 2; i++) assert.deepEqual((await db.query('SELECT 42 AS x')).rows, [{ x: 42 }]);
+    // Several statements in one text still go as one simple query (never prepared).
+    assert.deepEqual((await db.query('SELECT 1 AS a; SELECT 2 AS b')).rows, [{ b: 2 }]);
+    const { rows } = await db.query('SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements ORDER BY name;');
+    assert.deepEqual(rows.map((r) => [r.statement, Number(r.runs)]), [['SELECT $1::int AS n', 3], ['SELECT 42 AS x', 2]]);
+  } finally {
+    await db.end();
+  }
+});
+
+test('statementCache: out-of-range values are a config error', () => {
+  assert.throws(() => createPool(env('EDGEPG_URL_SCRAM'), { statementCache: -1, max: 2 }), (e) => e instanceof ConnectionError && e.code === 'config');
+  const url = new URL(env('EDGEPG_URL_SCRAM'));
+  url.searchParams.set('statement_cache', 'lots');
+  assert.throws(() => createPool(url.toString()), (e) => e instanceof ConnectionError && e.code === 'config' && /statement_cache/.test(e.message));
+});
 
 describe('authentication', () => {
   const methods = [

@@ -39,6 +39,8 @@ pub struct WasmPool {
 pub struct WasmTransaction {
     tx: Rc<RefCell<Option<Transaction>>>,
     array_mode: bool,
+    /// The pool caches named statements.
+    cached: bool,
 }
 
 #[wasm_bindgen]
@@ -80,8 +82,9 @@ impl WasmPool {
         scope: f64,
     ) -> Promise {
         let pool = self.pool.clone();
+        let cached = caches_statements(&pool);
         future_to_promise(async move {
-            let request = request(sql, &params)?;
+            let request = request(sql, &params, cached)?;
             let sink = Rc::new(PartsSink::new(array_mode));
             let results = pool
                 .query_streaming_in(ScopeId(scope as u64), request, Some(sink.clone()))
@@ -141,6 +144,7 @@ impl WasmPool {
             Ok(WasmTransaction {
                 tx: Rc::new(RefCell::new(Some(tx))),
                 array_mode,
+                cached: caches_statements(&pool),
             }
             .into())
         })
@@ -228,8 +232,9 @@ impl WasmTransaction {
     pub fn query(&self, sql: String, params: Array) -> Promise {
         let cell = self.tx.clone();
         let array_mode = self.array_mode;
+        let cached = self.cached;
         future_to_promise(async move {
-            let request = request(sql, &params)?;
+            let request = request(sql, &params, cached)?;
             let mut tx = take(&cell)?;
             let sink = Rc::new(PartsSink::new(array_mode));
             tx.set_row_sink(Some(sink.clone()));
@@ -269,12 +274,17 @@ fn take(cell: &Rc<RefCell<Option<Transaction>>>) -> std::result::Result<Transact
 }
 
 /// One statement as a request. Without parameters it goes as a simple Query message, as `pg`
-/// does: one message instead of five, and less work for the server and the pooler.
-fn request(sql: String, params: &Array) -> std::result::Result<Request, JsValue> {
-    if params.length() == 0 {
+/// does: one message instead of five, and less work for the server and the pooler; unless
+/// statements are cached (`cached`), when a single statement (no `;`) is worth preparing.
+fn request(sql: String, params: &Array, cached: bool) -> std::result::Result<Request, JsValue> {
+    if params.length() == 0 && (!cached || sql.contains(';')) {
         return Ok(Request::Simple(sql));
     }
     Ok(Request::statement(statement(sql, params)?))
+}
+
+fn caches_statements(pool: &Pool) -> bool {
+    pool.options().client.statement_cache.is_some_and(|n| n > 0)
 }
 
 fn statement(sql: String, params: &Array) -> std::result::Result<Statement, JsValue> {
@@ -349,6 +359,14 @@ fn pool_options(config: &mut Config, options: &JsValue) -> Result<PoolOptions> {
     }
     if let Some(n) = number("maxResultBytes") {
         o.client.max_result_bytes = n as usize;
+    }
+    if let Some(n) = number("statementCache") {
+        if !(0.0..=10_000.0).contains(&n) {
+            return Err(Error::config(
+                "statementCache must be a number from 0 to 10000",
+            ));
+        }
+        o.client.statement_cache = Some(n as usize);
     }
     Ok(o)
 }

@@ -171,7 +171,8 @@ impl Default for PoolOptions {
 
 impl PoolOptions {
     /// The defaults, overridden by pool parameters in the connection string
-    /// (`pool_max`, `idle_timeout`, `acquire_timeout`, `max_lifetime`, `query_timeout`).
+    /// (`pool_max`, `idle_timeout`, `acquire_timeout`, `max_lifetime`, `query_timeout`,
+    /// `statement_cache`).
     pub fn from_config(config: &Config) -> PoolOptions {
         let mut o = PoolOptions::default();
         let p = &config.pool;
@@ -189,6 +190,9 @@ impl PoolOptions {
         }
         if let Some(t) = p.query_timeout {
             o.client.query_timeout = Some(t);
+        }
+        if let Some(n) = p.statement_cache {
+            o.client.statement_cache = Some(n);
         }
         o
     }

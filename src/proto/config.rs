@@ -51,6 +51,9 @@ pub struct PoolParams {
     pub max_lifetime: Option<Duration>,
     /// `query_timeout` (seconds): deadline for one request's response.
     pub query_timeout: Option<Duration>,
+    /// `statement_cache`: named prepared statements kept per connection (direct connections
+    /// only; 0 turns the cache off).
+    pub statement_cache: Option<usize>,
 }
 
 /// libpq's `sslmode`.
@@ -262,6 +265,14 @@ impl Config {
             "acquire_timeout" => self.pool.acquire_timeout = parse_seconds(key, &value)?,
             "max_lifetime" => self.pool.max_lifetime = parse_seconds(key, &value)?,
             "query_timeout" => self.pool.query_timeout = parse_seconds(key, &value)?,
+            "statement_cache" => {
+                let n: usize = value.parse().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                    Error::config(format!(
+                        "invalid statement_cache {value:?}: use a number from 0 to 10000"
+                    ))
+                })?;
+                self.pool.statement_cache = Some(n);
+            }
             // Accepted libpq parameters with no meaning on edge transports.
             "target_session_attrs" if value == "any" || value == "read-write" => {}
             "client_encoding" if value.eq_ignore_ascii_case("utf8") => {}
@@ -280,7 +291,8 @@ impl Config {
                     "unknown connection parameter {key:?}: edgepg accepts host, port, user, \
                      password, dbname, application_name, options, sslmode, channel_binding, \
                      require_auth, connect_timeout, pool_max, idle_timeout, acquire_timeout, \
-                     max_lifetime, query_timeout (pass server settings with options=-c name=value)"
+                     max_lifetime, query_timeout, statement_cache (pass server settings with \
+                     options=-c name=value)"
                 )));
             }
         }

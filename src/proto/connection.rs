@@ -34,6 +34,7 @@ use crate::proto::config::Config;
 use crate::proto::message::{DEFAULT_MAX_MESSAGE_SIZE, db_error, next_message};
 use crate::proto::query::{Column, QueryResult, Request, Row, rows_affected};
 use crate::proto::startup::{AuthHints, Handshake, Step};
+use crate::proto::statements::StatementCache;
 use crate::proto::types::Format;
 
 /// Settings of one connection that do not come from the connection string.
@@ -52,6 +53,9 @@ pub struct ConnectOptions {
     pub max_result_bytes: usize,
     /// Deadline for each request's answer, in ms.
     pub query_timeout_ms: Option<u64>,
+    /// How many named prepared statements to keep (0: none, every statement unnamed). Only
+    /// for direct connections: see `proto::statements`.
+    pub statement_cache: usize,
 }
 
 /// What a transport can do for TLS.
@@ -126,6 +130,7 @@ pub struct Connection {
     next_id: u64,
     closed: Option<Error>,
     stale_hint: bool,
+    statements: StatementCache,
 }
 
 enum Phase {
@@ -146,6 +151,8 @@ struct InFlight {
     /// Bytes of the rows held in `current` (what [`Connection::take_rows`] would hand out).
     held_bytes: usize,
     deadline: Option<u64>,
+    /// The Parse messages sent, in order: the cache key and name of a named one.
+    parses: VecDeque<Option<(String, String)>>,
 }
 
 /// Rows of a statement still running, taken out of the connection by
@@ -171,6 +178,7 @@ impl Default for ConnectOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_result_bytes: usize::MAX,
             query_timeout_ms: None,
+            statement_cache: 0,
         }
     }
 }
@@ -197,6 +205,7 @@ impl Connection {
             next_id: 0,
             closed: None,
             stale_hint: false,
+            statements: StatementCache::new(options.statement_cache),
             options,
         };
         let wants_tls = !matches!(
@@ -449,14 +458,15 @@ impl Connection {
     fn write_queued(&mut self, now_ms: u64) {
         while let Some((id, request)) = self.queued.pop_front() {
             let mark = self.output.len();
-            match request.encode(&mut self.output) {
-                Ok(()) => self.inflight.push_back(InFlight {
+            match request.encode(&mut self.output, &mut self.statements) {
+                Ok(parses) => self.inflight.push_back(InFlight {
                     id,
                     results: Vec::new(),
                     current: None,
                     error: None,
                     result_bytes: 0,
                     held_bytes: 0,
+                    parses: parses.into(),
                     deadline: self
                         .options
                         .query_timeout_ms
@@ -618,10 +628,12 @@ impl Connection {
             ));
         };
         match message {
-            Message::ParseComplete
-            | Message::BindComplete
-            | Message::CloseComplete
-            | Message::ParameterDescription(_) => {}
+            Message::ParseComplete => {
+                if let Some(Some((key, name))) = flight.parses.pop_front() {
+                    self.statements.parsed(key, name);
+                }
+            }
+            Message::BindComplete | Message::CloseComplete | Message::ParameterDescription(_) => {}
             Message::RowDescription(body) => {
                 let mut columns = Vec::new();
                 let mut fields = body.fields();
@@ -688,6 +700,9 @@ impl Connection {
                 let db = db_error(body.fields())?;
                 let fatal = db.severity == "FATAL" || db.severity == "PANIC";
                 flight.current = None;
+                if StatementCache::invalidated_by(&db.code, &db.message) {
+                    self.statements.forget();
+                }
                 if fatal {
                     // The server closes after this: answer the request with the server's
                     // words, then the rest with a closed-connection error.

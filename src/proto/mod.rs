@@ -7,6 +7,7 @@ pub mod message;
 pub mod query;
 pub mod scram;
 pub mod startup;
+mod statements;
 pub mod types;
 
 pub use config::Config;

@@ -14,6 +14,7 @@ use postgres_protocol::IsNull;
 use postgres_protocol::message::frontend;
 
 use crate::error::{Error, Result};
+use crate::proto::statements::StatementCache;
 use crate::proto::types::{Format, Oid, Value, decode};
 
 /// One statement of the extended protocol with its parameters.
@@ -113,7 +114,9 @@ impl Statement {
         self
     }
 
-    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<()> {
+    /// Appends Parse (when `parse`), Bind, Describe and Execute for statement `name`
+    /// (`""`: the unnamed one) to `buf`.
+    pub(crate) fn encode(&self, buf: &mut BytesMut, name: &str, parse: bool) -> Result<()> {
         if self.params.len() > i16::MAX as usize {
             return Err(Error::encode(format!(
                 "too many parameters ({}): Postgres accepts at most 32767",
@@ -121,10 +124,12 @@ impl Statement {
             )));
         }
         let io = |e: std::io::Error| Error::encode(e.to_string());
-        frontend::parse("", &self.sql, self.params.iter().map(|p| p.oid), buf).map_err(io)?;
+        if parse {
+            frontend::parse(name, &self.sql, self.params.iter().map(|p| p.oid), buf).map_err(io)?;
+        }
         let result = frontend::bind(
             "",
-            "",
+            name,
             self.params.iter().map(|p| p.format as i16),
             self.params.iter(),
             |p, buf| match &p.value {
@@ -183,20 +188,33 @@ impl Request {
         Request::Extended(vec![statement])
     }
 
-    /// Appends the request's messages (including its Sync) to `buf`.
-    pub(crate) fn encode(&self, buf: &mut BytesMut) -> Result<()> {
+    /// Appends the request's messages (including its Sync) to `buf`, naming statements as
+    /// `cache` decides (and closing what it evicted, ahead of an extended request). Returns,
+    /// for each Parse sent, in order, the cache key and name of a named one.
+    pub(crate) fn encode(
+        &self,
+        buf: &mut BytesMut,
+        cache: &mut StatementCache,
+    ) -> Result<Vec<Option<(String, String)>>> {
+        let io = |e: std::io::Error| Error::encode(e.to_string());
+        let mut parses = Vec::new();
         match self {
             Request::Extended(statements) => {
+                for name in cache.take_closes() {
+                    frontend::close(b'S', &name, buf).map_err(io)?;
+                }
                 for s in statements {
-                    s.encode(buf)?;
+                    let plan = cache.plan(s);
+                    s.encode(buf, &plan.name, plan.parse.is_some())?;
+                    if let Some(key) = plan.parse {
+                        parses.push(key.map(|k| (k, plan.name)));
+                    }
                 }
                 frontend::sync(buf);
             }
-            Request::Simple(sql) => {
-                frontend::query(sql, buf).map_err(|e| Error::encode(e.to_string()))?
-            }
+            Request::Simple(sql) => frontend::query(sql, buf).map_err(io)?,
         }
-        Ok(())
+        Ok(parses)
     }
 }
 

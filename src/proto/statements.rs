@@ -1,0 +1,199 @@
+//! The opt-in cache of named prepared statements, per connection (`statement_cache=N`).
+//!
+//! A statement seen before runs as Bind/Describe/Execute on its server-side name, so the server
+//! skips parsing and planning. Only for direct connections: a transaction-mode pooler
+//! (PgBouncer, Hyperdrive) moves the next transaction to another server connection, where the
+//! name does not exist. Off by default: unnamed statements work everywhere.
+//!
+//! A statement enters the cache when its ParseComplete arrives (a Parse that failed, or was
+//! skipped after an earlier error, never does). Past `capacity` the least recently used one is
+//! closed on the server with the next request. When the server says a cached statement is gone
+//! or no longer fits (someone ran `DEALLOCATE`/`DISCARD ALL`, or a table changed under a
+//! `SELECT *`), the whole cache is forgotten: that request fails, later ones prepare anew.
+
+use std::collections::HashMap;
+
+use crate::proto::query::Statement;
+
+/// The statements of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct StatementCache {
+    capacity: usize,
+    /// key (SQL text and parameter types) → (server-side name, last use).
+    entries: HashMap<String, (String, u64)>,
+    uses: u64,
+    next_name: u64,
+    /// Names evicted, to close on the server with the next request.
+    to_close: Vec<String>,
+}
+
+/// How one statement of a request is sent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The statement name (`""`: unnamed).
+    pub name: String,
+    /// Whether a Parse is sent; a named one enters the cache at its ParseComplete as `key`.
+    pub parse: Option<Option<String>>,
+}
+
+impl StatementCache {
+    pub(crate) fn new(capacity: usize) -> StatementCache {
+        StatementCache {
+            capacity,
+            ..StatementCache::default()
+        }
+    }
+
+    /// How to send `statement`: on its cached name, or parsed (named when the cache is on).
+    pub(crate) fn plan(&mut self, statement: &Statement) -> Plan {
+        if self.capacity == 0 {
+            return Plan {
+                name: String::new(),
+                parse: Some(None),
+            };
+        }
+        let key = key_of(statement);
+        self.uses += 1;
+        if let Some((name, used)) = self.entries.get_mut(&key) {
+            *used = self.uses;
+            return Plan {
+                name: name.clone(),
+                parse: None,
+            };
+        }
+        self.next_name += 1;
+        Plan {
+            name: format!("edgepg_s{}", self.next_name),
+            parse: Some(Some(key)),
+        }
+    }
+
+    /// A named Parse completed: the statement exists on the server.
+    pub(crate) fn parsed(&mut self, key: String, name: String) {
+        self.entries.insert(key, (name, self.uses));
+        while self.entries.len() > self.capacity {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((name, _)) = self.entries.remove(&oldest) {
+                self.to_close.push(name);
+            }
+        }
+    }
+
+    /// Names to close on the server now.
+    pub(crate) fn take_closes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.to_close)
+    }
+
+    /// The server no longer has (or can no longer use) what the cache holds: forget it all.
+    /// Statements that still exist stay until the session ends.
+    pub(crate) fn forget(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Whether a server error means the cached statements cannot be trusted any more:
+    /// `26000` (the statement does not exist: DEALLOCATE, DISCARD ALL) or `0A000` "cached plan
+    /// must not change result type" (the table changed).
+    pub(crate) fn invalidated_by(code: &str, message: &str) -> bool {
+        code == "26000" || (code == "0A000" && message.contains("cached plan"))
+    }
+
+    /// The number of statements cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+fn key_of(statement: &Statement) -> String {
+    let mut key = String::with_capacity(statement.sql.len() + 4 * statement.params.len() + 1);
+    key.push_str(&statement.sql);
+    key.push('\0');
+    for p in &statement.params {
+        key.push_str(&p.oid.to_string());
+        key.push(',');
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_means_unnamed_and_always_parsed() {
+        let mut c = StatementCache::new(0);
+        let s = Statement::new("SELECT 1");
+        for _ in 0..2 {
+            assert_eq!(
+                c.plan(&s),
+                Plan {
+                    name: String::new(),
+                    parse: Some(None)
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn cached_after_parse_complete_then_least_recently_used_evicted() {
+        let mut c = StatementCache::new(2);
+        let (a, b, d) = (
+            Statement::new("SELECT 1"),
+            Statement::new("SELECT 2"),
+            Statement::new("SELECT 3"),
+        );
+        let pa = c.plan(&a);
+        // Not cached until its ParseComplete: a second use before that parses again.
+        assert!(c.plan(&a).parse.is_some());
+        c.parsed(pa.parse.unwrap().unwrap(), pa.name.clone());
+        assert_eq!(c.plan(&a).parse, None);
+        let pb = c.plan(&b);
+        c.parsed(pb.parse.unwrap().unwrap(), pb.name.clone());
+        assert_eq!(c.plan(&a).name, pa.name); // a used after b: b is the oldest
+        let pd = c.plan(&d);
+        c.parsed(pd.parse.unwrap().unwrap(), pd.name.clone());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.take_closes(), vec![pb.name]);
+        assert!(c.take_closes().is_empty());
+        assert_eq!(c.plan(&a).parse, None);
+        c.forget();
+        assert!(c.plan(&a).parse.is_some());
+    }
+
+    #[test]
+    fn parameter_types_are_part_of_the_key() {
+        let mut c = StatementCache::new(4);
+        let mut typed = Statement::new("SELECT $1");
+        typed.params.push(crate::proto::Param {
+            oid: 23,
+            format: crate::proto::types::Format::Text,
+            value: None,
+        });
+        let untyped = Statement::new("SELECT $1");
+        let p = c.plan(&typed);
+        c.parsed(p.parse.unwrap().unwrap(), p.name);
+        assert!(c.plan(&untyped).parse.is_some());
+        assert!(c.plan(&typed).parse.is_none());
+    }
+
+    #[test]
+    fn invalidating_errors() {
+        assert!(StatementCache::invalidated_by(
+            "26000",
+            "prepared statement \"edgepg_s1\" does not exist"
+        ));
+        assert!(StatementCache::invalidated_by(
+            "0A000",
+            "cached plan must not change result type"
+        ));
+        assert!(!StatementCache::invalidated_by("0A000", "something else"));
+        assert!(!StatementCache::invalidated_by("22012", "division by zero"));
+    }
+}
