@@ -53,7 +53,8 @@ step "Installing wrangler and the Next.js app's packages (npm)"
 quiet npm-root "npm install failed at the repository root" npm install --install-links --no-audit --no-fund --prefer-offline
 [ -x examples/nextjs/node_modules/.bin/next ] || quiet npm-next "npm install failed in examples/nextjs" npm --prefix examples/nextjs install --no-audit --no-fund
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# shellcheck source=lib/ports.sh
+. scripts/lib/ports.sh
 wait_http() {
   for _ in $(seq 1 120); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 1; done
   return 1
@@ -61,7 +62,8 @@ wait_http() {
 
 step "Serving the Worker with wrangler dev (workerd, local mode)"
 wport=$(free_port)
-WRANGLER_SEND_METRICS=false CI=true node_modules/.bin/wrangler dev --port "$wport" --ip 127.0.0.1 \
+WRANGLER_SEND_METRICS=false CI=true node_modules/.bin/wrangler dev --port "$wport" \
+  --inspector-port "$(free_port "$wport")" --ip 127.0.0.1 \
   --var "DATABASE_URL:${EDGEPG_URL_BOUNCER}?sslmode=disable&application_name=edgepg-demo" \
   >"$logdir/wrangler.log" 2>&1 &
 pids+=($!)
@@ -69,7 +71,7 @@ wait_http "http://127.0.0.1:$wport/health" || { tail -20 "$logdir/wrangler.log" 
 
 step "Building and serving the Next.js app (next build, next start)"
 (cd examples/nextjs && NEXT_TELEMETRY_DISABLED=1 quiet next-build "next build failed" node_modules/.bin/next build)
-nport=$(free_port)
+nport=$(free_port "$wport")
 (cd examples/nextjs && DATABASE_URL="${EDGEPG_URL_BOUNCER}?sslmode=disable" EDGEPG_WS_URL="$EDGEPG_WS_URL" \
   NEXT_TELEMETRY_DISABLED=1 exec node_modules/.bin/next start -p "$nport" -H 127.0.0.1) >"$logdir/next.log" 2>&1 &
 pids+=($!)

@@ -87,9 +87,9 @@ build_start=$SECONDS
 ./node_modules/.bin/next build >&2 || die "next build failed"
 log "next build took $((SECONDS - build_start)) s"
 
-port="${EDGEPG_NEXTJS_PORT:-$(node -e '
-  const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });
-')}"
+# shellcheck source=lib/ports.sh
+. "$root/scripts/lib/ports.sh"
+port="${EDGEPG_NEXTJS_PORT:-$(free_port)}"
 base="http://127.0.0.1:$port"
 
 server_pid=""

@@ -16,15 +16,35 @@ fi
 eval "$(scripts/stack.sh up)"
 
 scripts/build-rust-worker.sh >&2
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+# shellcheck source=lib/ports.sh
+. scripts/lib/ports.sh
 logfile="$(mktemp /tmp/edgepg-rust-worker.XXXXXX.log)"
-(cd examples/rust-worker && WRANGLER_SEND_METRICS=false CI=true exec "$root/node_modules/.bin/wrangler" dev \
-  --port "$port" --ip 127.0.0.1 --var "DATABASE_URL:${EDGEPG_URL_BOUNCER}?sslmode=disable" >"$logfile" 2>&1) &
-wrangler_pid=$!
-trap 'kill $wrangler_pid 2>/dev/null || true; pkill -f "wrangler dev --port $port" 2>/dev/null || true' EXIT
+wrangler_pid=""
+port=""
+trap 'kill $wrangler_pid 2>/dev/null || true; [ -z "$port" ] || pkill -f "wrangler dev --port $port" 2>/dev/null || true' EXIT
+start_wrangler() {
+  port="$(free_port)"
+  local inspector_port
+  inspector_port="$(free_port "$port")"
+  (cd examples/rust-worker && WRANGLER_SEND_METRICS=false CI=true exec "$root/node_modules/.bin/wrangler" dev \
+    --port "$port" --inspector-port "$inspector_port" --ip 127.0.0.1 \
+    --var "DATABASE_URL:${EDGEPG_URL_BOUNCER}?sslmode=disable" >"$logfile" 2>&1) &
+  wrangler_pid=$!
+}
+start_wrangler
+attempts=1
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$port/stats" >/dev/null 2>&1 && break
-  kill -0 $wrangler_pid 2>/dev/null || { tail -30 "$logfile" >&2; log "wrangler dev exited"; exit 1; }
+  if ! kill -0 "$wrangler_pid" 2>/dev/null; then
+    # A port taken between the check and the bind: new ports, at most three tries.
+    if grep -q "Address already in use" "$logfile" && (( attempts < 3 )); then
+      log "a port was taken meanwhile: starting wrangler dev again on other ports"
+      attempts=$((attempts + 1))
+      start_wrangler
+      continue
+    fi
+    tail -30 "$logfile" >&2; log "wrangler dev exited"; exit 1
+  fi
   sleep 1
 done
 curl -sf "http://127.0.0.1:$port/stats" >/dev/null || { tail -30 "$logfile" >&2; log "wrangler dev did not answer"; exit 1; }

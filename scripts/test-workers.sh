@@ -109,11 +109,8 @@ export EDGEPG_PSQL="$psql_bin"
 #    as secrets and prints "(hidden)" instead of the password. application_name tags this run's
 #    connections so the tests count only them in pg_stat_activity / PgBouncer's SHOW CLIENTS.
 # ---------------------------------------------------------------------------------------
-free_port() {
-  node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-port="${EDGEPG_WORKERS_PORT:-$(free_port)}"
-inspector_port="$(free_port)"
+# shellcheck source=lib/ports.sh
+. "$root/scripts/lib/ports.sh"
 export EDGEPG_WORKERS_APP_BOUNCER="edgepg-workers-$$-bouncer"
 export EDGEPG_WORKERS_APP_DIRECT="edgepg-workers-$$-direct"
 vars_file="$work/worker-$$.env"
@@ -143,18 +140,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "wrangler dev on 127.0.0.1:$port (log: $wrangler_log)"
-: >"$wrangler_log"
-(cd "$root" && exec setsid env WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 FORCE_COLOR=0 \
-  "$wrangler" dev --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
-  --env-file "$vars_file" --persist-to "$state_dir" \
-  >"$wrangler_log" 2>&1 </dev/null) &
-wrangler_pid=$!
+start_wrangler() {
+  port="${EDGEPG_WORKERS_PORT:-$(free_port)}"
+  inspector_port="$(free_port "$port")"
+  log "wrangler dev on 127.0.0.1:$port (log: $wrangler_log)"
+  : >"$wrangler_log"
+  (cd "$root" && exec setsid env WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 FORCE_COLOR=0 \
+    "$wrangler" dev --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
+    --env-file "$vars_file" --persist-to "$state_dir" \
+    >"$wrangler_log" 2>&1 </dev/null) &
+  wrangler_pid=$!
+}
+start_wrangler
+attempts=1
 
 started=$SECONDS
 deadline=$((SECONDS + start_timeout))
 until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/health"; do
   if ! kill -0 "$wrangler_pid" 2>/dev/null; then
+    # A port taken between the check and the bind: new ports, at most three tries.
+    if grep -q "Address already in use" "$wrangler_log" && (( attempts < 3 )) \
+       && [[ -z "${EDGEPG_WORKERS_PORT:-}" ]]; then
+      log "a port was taken meanwhile: starting wrangler dev again on other ports"
+      wait "$wrangler_pid" 2>/dev/null || true
+      wrangler_pid=""
+      attempts=$((attempts + 1))
+      start_wrangler
+      continue
+    fi
     tail -n 40 "$wrangler_log" | sed 's/^/[test-workers]   /' >&2
     die "wrangler dev exited before answering"
   fi
