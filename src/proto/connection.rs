@@ -659,7 +659,10 @@ impl Connection {
                     ..QueryResult::default()
                 });
             }
-            Message::NoData => flight.current = Some(QueryResult::default()),
+            Message::NoData => {
+                flight.held_bytes = 0;
+                flight.current = Some(QueryResult::default());
+            }
             Message::DataRow(body) => {
                 let Some(current) = flight.current.as_mut() else {
                     return Err(Error::protocol("DataRow arrived before RowDescription"));
@@ -687,12 +690,14 @@ impl Connection {
             }
             Message::CommandComplete(body) => {
                 let tag = body.tag().map_err(bad_utf8)?;
+                flight.held_bytes = 0;
                 let mut result = flight.current.take().unwrap_or_default();
                 result.rows_affected = rows_affected(tag);
                 result.command = tag.to_string();
                 flight.results.push(result);
             }
             Message::EmptyQueryResponse | Message::PortalSuspended => {
+                flight.held_bytes = 0;
                 let result = flight.current.take().unwrap_or_default();
                 flight.results.push(result);
             }
@@ -700,6 +705,7 @@ impl Connection {
                 let db = db_error(body.fields())?;
                 let fatal = db.severity == "FATAL" || db.severity == "PANIC";
                 flight.current = None;
+                flight.held_bytes = 0;
                 if StatementCache::invalidated_by(&db.code, &db.message) {
                     self.statements.forget();
                 }

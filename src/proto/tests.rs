@@ -462,6 +462,55 @@ fn error_mid_pipeline_fails_the_rest_of_the_request_cleanly() {
 }
 
 #[test]
+fn rows_are_taken_while_a_statement_runs_and_the_rest_stay_in_its_result() {
+    let mut conn = ready_conn();
+    let id = conn.submit(
+        Request::Extended(vec![Statement::new("ROWS"), Statement::new("INSERT")]),
+        0,
+    );
+    sent(&mut conn);
+    let mut part = msg(b'1', &[]);
+    part.extend(msg(b'2', &[]));
+    part.extend(row_description(&[("n", 23)]));
+    part.extend(data_row(&[Some("1")]));
+    part.extend(data_row(&[Some("2")]));
+    conn.handle_input(&part, 1);
+    assert!(conn.take_rows(1000).is_none(), "fewer bytes than asked");
+    let taken = conn.take_rows(1).expect("two rows held");
+    assert_eq!((taken.id, taken.statement, taken.rows.len()), (id, 0, 2));
+    assert_eq!(taken.columns[0].name, "n");
+    assert!(conn.take_rows(1).is_none(), "nothing held after a take");
+    // One more row, below the threshold when its statement completes: it stays in the result,
+    // and the next statement (no rows) has nothing to take.
+    let mut rest = data_row(&[Some("3")]);
+    rest.extend(complete("SELECT 3"));
+    rest.extend(msg(b'1', &[]));
+    rest.extend(msg(b'2', &[]));
+    rest.extend(msg(b'n', &[]));
+    conn.handle_input(&rest, 2);
+    assert!(
+        conn.take_rows(1).is_none(),
+        "held bytes belong to the finished statement"
+    );
+    let mut end = complete("INSERT 0 1");
+    end.extend(ready(b'I'));
+    conn.handle_input(&end, 3);
+    match &events(&mut conn)[..] {
+        [
+            Event::Complete {
+                result: Ok(results),
+                ..
+            },
+        ] => {
+            assert_eq!(results[0].rows.len(), 1, "the row after the take");
+            assert_eq!(results[0].rows_affected, Some(3));
+            assert!(results[1].rows.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn fatal_error_and_eof_complete_everything_pending() {
     let mut conn = ready_conn();
     let a = conn.submit(sql("SELECT pg_sleep(10)"), 0);
