@@ -439,10 +439,16 @@ impl Client {
         let Some(sink) = &self.row_sink else {
             return;
         };
+        // Only inside run_pipeline, whose requests are the only ones in flight.
+        if self.running.is_empty() {
+            return;
+        }
         while let Some(taken) = self.conn.take_rows(sink.part_bytes()) {
-            let Some(request) = self.running.iter().position(|id| *id == taken.id) else {
-                break;
-            };
+            let request = self
+                .running
+                .iter()
+                .position(|id| *id == taken.id)
+                .unwrap_or(self.running.len());
             sink.rows(request, taken.statement, taken.columns, taken.rows);
         }
     }
