@@ -109,6 +109,9 @@ impl Connector for WebSocketConnector {
                 None => WebSocket::new(&url).map_err(|e| connect_error(&url, &e))?,
             };
             ws.set_binary_type(BinaryType::Arraybuffer);
+            if self.constructor.is_some() {
+                prefer_node_buffers(&ws);
+            }
             let state = Rc::new(RefCell::new(State::default()));
             let handlers = Handlers::attach(&ws, &state);
             let transport = WebSocketTransport {
@@ -284,6 +287,23 @@ impl Transport for WebSocketTransport {
         Box::pin(async move {
             let _ = self.ws.close();
         })
+    }
+}
+
+/// Node's `ws` delivers binary frames as Buffers (Uint8Arrays) without the copy into an
+/// ArrayBuffer that `arraybuffer` costs. Kept only where the implementation accepted the value:
+/// a standard WebSocket ignores it and stays on `arraybuffer`.
+fn prefer_node_buffers(ws: &WebSocket) {
+    let key = JsValue::from_str("binaryType");
+    let wanted = JsValue::from_str("nodebuffer");
+    if Reflect::set(ws, &key, &wanted).is_err()
+        || Reflect::get(ws, &key)
+            .ok()
+            .and_then(|v| v.as_string())
+            .as_deref()
+            != Some("nodebuffer")
+    {
+        ws.set_binary_type(BinaryType::Arraybuffer);
     }
 }
 
