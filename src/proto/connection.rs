@@ -32,10 +32,11 @@ use postgres_protocol::message::frontend;
 use crate::error::{DbError, Error, Kind, Outcome, Result};
 use crate::proto::config::Config;
 use crate::proto::message::{DEFAULT_MAX_MESSAGE_SIZE, db_error, next_message};
-use crate::proto::query::{Column, QueryResult, Request, Row, rows_affected};
+use crate::proto::query::{QueryResult, Request};
+pub use crate::proto::response::TakenRows;
+use crate::proto::response::{InFlight, Next, bad_utf8, transaction_status};
 use crate::proto::startup::{AuthHints, Handshake, Step};
 use crate::proto::statements::StatementCache;
-use crate::proto::types::Format;
 
 /// Settings of one connection that do not come from the connection string.
 #[derive(Clone, Debug)]
@@ -142,33 +143,6 @@ enum Phase {
     Closed,
 }
 
-struct InFlight {
-    id: RequestId,
-    results: Vec<QueryResult>,
-    current: Option<QueryResult>,
-    error: Option<Error>,
-    result_bytes: usize,
-    /// Bytes of the rows held in `current` (what [`Connection::take_rows`] would hand out).
-    held_bytes: usize,
-    deadline: Option<u64>,
-    /// The Parse messages sent, in order: the cache key and name of a named one.
-    parses: VecDeque<Option<(String, String)>>,
-}
-
-/// Rows of a statement still running, taken out of the connection by
-/// [`Connection::take_rows`].
-#[derive(Debug)]
-pub struct TakenRows<'a> {
-    /// The request they belong to.
-    pub id: RequestId,
-    /// The statement's position in its request (0 for the first).
-    pub statement: usize,
-    /// The statement's columns.
-    pub columns: &'a [Column],
-    /// The rows, in order; later rows follow in the next take or in the final result.
-    pub rows: Vec<Row>,
-}
-
 impl Default for ConnectOptions {
     fn default() -> ConnectOptions {
         ConnectOptions {
@@ -249,18 +223,7 @@ impl Connection {
     /// final [`QueryResult`] then holds only the rows after the last take). `None` when fewer
     /// bytes are held, or when the request already failed (its rows will not be returned).
     pub fn take_rows(&mut self, min_bytes: usize) -> Option<TakenRows<'_>> {
-        let flight = self.inflight.front_mut()?;
-        if flight.held_bytes < min_bytes.max(1) || flight.error.is_some() {
-            return None;
-        }
-        let current = flight.current.as_mut()?;
-        flight.held_bytes = 0;
-        Some(TakenRows {
-            id: flight.id,
-            statement: flight.results.len(),
-            columns: &current.columns,
-            rows: std::mem::take(&mut current.rows),
-        })
+        self.inflight.front_mut()?.take_rows(min_bytes)
     }
 
     /// Feeds bytes read from the transport.
@@ -459,19 +422,13 @@ impl Connection {
         while let Some((id, request)) = self.queued.pop_front() {
             let mark = self.output.len();
             match request.encode(&mut self.output, &mut self.statements) {
-                Ok(parses) => self.inflight.push_back(InFlight {
+                Ok(parses) => self.inflight.push_back(InFlight::new(
                     id,
-                    results: Vec::new(),
-                    current: None,
-                    error: None,
-                    result_bytes: 0,
-                    held_bytes: 0,
-                    parses: parses.into(),
-                    deadline: self
-                        .options
+                    parses,
+                    self.options
                         .query_timeout_ms
                         .map(|t| now_ms.saturating_add(t)),
-                }),
+                )),
                 Err(e) => {
                     self.output.truncate(mark);
                     self.events.push_back(Event::Complete {
@@ -617,7 +574,6 @@ impl Connection {
             });
             return Ok(());
         }
-        let max_result_bytes = self.options.max_result_bytes;
         let Some(flight) = self.inflight.front_mut() else {
             if let Message::ErrorResponse(body) = message {
                 // An idle connection being shut down (pg_terminate_backend, server restart).
@@ -627,141 +583,34 @@ impl Connection {
                 "the server sent a response with no request outstanding",
             ));
         };
-        match message {
-            Message::ParseComplete => {
-                if let Some(Some((key, name))) = flight.parses.pop_front() {
-                    self.statements.parsed(key, name);
-                }
-            }
-            Message::BindComplete | Message::CloseComplete | Message::ParameterDescription(_) => {}
-            Message::RowDescription(body) => {
-                let mut columns = Vec::new();
-                let mut fields = body.fields();
-                while let Some(f) = fallible_iterator::FallibleIterator::next(&mut fields)
-                    .map_err(|e| Error::protocol(format!("malformed RowDescription: {e}")))?
-                {
-                    columns.push(Column {
-                        name: f.name().to_string(),
-                        table_oid: f.table_oid(),
-                        column_id: f.column_id(),
-                        type_oid: f.type_oid(),
-                        type_modifier: f.type_modifier(),
-                        format: if f.format() == 1 {
-                            Format::Binary
-                        } else {
-                            Format::Text
-                        },
-                    });
-                }
-                flight.held_bytes = 0;
-                flight.current = Some(QueryResult {
-                    columns,
-                    ..QueryResult::default()
-                });
-            }
-            Message::NoData => {
-                flight.held_bytes = 0;
-                flight.current = Some(QueryResult::default());
-            }
-            Message::DataRow(body) => {
-                let Some(current) = flight.current.as_mut() else {
-                    return Err(Error::protocol("DataRow arrived before RowDescription"));
-                };
-                let data = body.buffer_bytes().clone();
-                let columns = fallible_iterator::FallibleIterator::size_hint(&body.ranges()).0;
-                let columns = u16::try_from(columns).unwrap_or(u16::MAX);
-                let row = Row::parse(data, columns, current.columns.len())?;
-                flight.result_bytes = flight.result_bytes.saturating_add(row.byte_len());
-                if flight.result_bytes > max_result_bytes {
-                    if flight.error.is_none() {
-                        flight.error = Some(Error::new(
-                            Kind::TooLarge,
-                            format!(
-                                "the result exceeds max_result_bytes ({max_result_bytes}): add \
-                                 a LIMIT, select fewer columns, or raise the limit"
-                            ),
-                        ));
-                    }
-                    current.rows = Vec::new();
-                } else {
-                    flight.held_bytes += row.byte_len();
-                    current.rows.push(row);
-                }
-            }
-            Message::CommandComplete(body) => {
-                let tag = body.tag().map_err(bad_utf8)?;
-                flight.held_bytes = 0;
-                let mut result = flight.current.take().unwrap_or_default();
-                result.rows_affected = rows_affected(tag);
-                result.command = tag.to_string();
-                flight.results.push(result);
-            }
-            Message::EmptyQueryResponse | Message::PortalSuspended => {
-                flight.held_bytes = 0;
-                let result = flight.current.take().unwrap_or_default();
-                flight.results.push(result);
-            }
-            Message::ErrorResponse(body) => {
-                let db = db_error(body.fields())?;
-                let fatal = db.severity == "FATAL" || db.severity == "PANIC";
-                flight.current = None;
-                flight.held_bytes = 0;
-                if StatementCache::invalidated_by(&db.code, &db.message) {
-                    self.statements.forget();
-                }
-                if fatal {
-                    // The server closes after this: answer the request with the server's
-                    // words, then the rest with a closed-connection error.
-                    let id = flight.id;
-                    self.inflight.pop_front();
-                    self.events.push_back(Event::Complete {
-                        id,
-                        result: Err(Error::db(db.clone())),
-                    });
-                    return Err(Error::db(db));
-                }
-                if flight.error.is_none()
-                    || flight
-                        .error
-                        .as_ref()
-                        .is_some_and(|e| e.kind() == Kind::TooLarge)
-                {
-                    flight.error = Some(Error::db(db));
-                }
-            }
-            Message::CopyInResponse(_) => {
+        match flight.handle(message, self.options.max_result_bytes, &mut self.statements)? {
+            Next::Continue => {}
+            Next::RefuseCopyIn => {
                 frontend::copy_fail(
                     "COPY FROM STDIN is not supported by edgepg",
                     &mut self.output,
                 )
                 .map_err(|e| Error::encode(e.to_string()))?;
             }
-            Message::CopyOutResponse(_) => {
-                flight.error.get_or_insert_with(|| {
-                    Error::new(
-                        Kind::Unsupported,
-                        "COPY TO STDOUT is not supported by edgepg",
-                    )
+            Next::Fatal(db) => {
+                // The server closes after this: answer the request with the server's words,
+                // then the rest with a closed-connection error.
+                let id = flight.id;
+                self.inflight.pop_front();
+                self.events.push_back(Event::Complete {
+                    id,
+                    result: Err(Error::db((*db).clone())),
                 });
+                return Err(Error::db(*db));
             }
-            Message::CopyData(_) | Message::CopyDone => {}
-            Message::ReadyForQuery(body) => {
-                self.tx_status = transaction_status(body.status())?;
+            Next::Done(status) => {
+                self.tx_status = status;
                 if let Some(flight) = self.inflight.pop_front() {
-                    let result = match flight.error {
-                        Some(e) => Err(e),
-                        None => Ok(flight.results),
-                    };
                     self.events.push_back(Event::Complete {
                         id: flight.id,
-                        result,
+                        result: flight.into_result(),
                     });
                 }
-            }
-            _ => {
-                return Err(Error::protocol(
-                    "the server sent an unexpected message for the request",
-                ));
             }
         }
         Ok(())
@@ -790,17 +639,4 @@ impl Connection {
         self.can_send = false;
         self.closed = Some(error);
     }
-}
-
-fn transaction_status(byte: u8) -> Result<TransactionStatus> {
-    match byte {
-        b'I' => Ok(TransactionStatus::Idle),
-        b'T' => Ok(TransactionStatus::InTransaction),
-        b'E' => Ok(TransactionStatus::Failed),
-        _ => Err(Error::protocol("ReadyForQuery carries an unknown status")),
-    }
-}
-
-fn bad_utf8(e: std::io::Error) -> Error {
-    Error::protocol(format!("the server sent a malformed string: {e}"))
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod connection;
 pub mod message;
 pub mod query;
+mod response;
 pub mod scram;
 pub mod startup;
 mod statements;
