@@ -442,14 +442,31 @@ proc_alive() {
   [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
-bnc_pid() {
+# daemon_pid PIDFILE COMM: the pid in PIDFILE, if that process is alive, not a zombie, and
+# really COMM (a recycled pid is not ours).
+daemon_pid() {
   local pid
-  [[ -f "$BNC_PID" ]] || return 1
-  pid="$(tr -dc '0-9' <"$BNC_PID")"
+  [[ -f "$1" ]] || return 1
+  pid="$(tr -dc '0-9' <"$1")"
   [[ -n "$pid" ]] && proc_alive "$pid" \
-    && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == pgbouncer ]] || return 1
+    && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]] || return 1
   echo "$pid"
 }
+
+# stop_daemon LABEL PIDFILE COMM: SIGTERM, then SIGKILL after 10 s; the pid file goes.
+stop_daemon() {
+  local pid i
+  pid="$(daemon_pid "$2" "$3")" || { rm -f -- "$2"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do proc_alive "$pid" || break; sleep 0.1; done
+  if proc_alive "$pid"; then
+    log "$1 ($pid) ignored SIGTERM for 10s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f -- "$2"
+}
+
+bnc_pid() { daemon_pid "$BNC_PID" pgbouncer; }
 
 bnc_query_ok() {
   PGPASSWORD=scram_pw PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" -X -q -At \
@@ -482,17 +499,7 @@ bnc_start() {
   fi
 }
 
-bnc_stop() {
-  local pid i
-  pid="$(bnc_pid)" || { rm -f -- "$BNC_PID"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do proc_alive "$pid" || break; sleep 0.1; done
-  if proc_alive "$pid"; then
-    log "PgBouncer ($pid) ignored SIGTERM for 10s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f -- "$BNC_PID"
-}
+bnc_stop() { stop_daemon PgBouncer "$BNC_PID" pgbouncer; }
 
 ensure_pgbouncer() {
   local ini_changed=0 users_changed=0 pid
@@ -559,15 +566,7 @@ proxy_build() {
   fi
 }
 
-# Alive, not a zombie, and really edgepg-proxy.
-proxy_pid() {
-  local pid
-  [[ -f "$PROXY_PID" ]] || return 1
-  pid="$(tr -dc '0-9' <"$PROXY_PID")"
-  [[ -n "$pid" ]] && proc_alive "$pid" \
-    && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == edgepg-proxy ]] || return 1
-  echo "$pid"
-}
+proxy_pid() { daemon_pid "$PROXY_PID" edgepg-proxy; }
 
 # What the running proxy was started from: restart when the binary's content or the flags
 # change (a rebuild that produced the same bytes keeps the running proxy).
@@ -619,17 +618,7 @@ proxy_start() {
   proxy_wait_ready "$pid"
 }
 
-proxy_stop() {
-  local pid i
-  pid="$(proxy_pid)" || { rm -f -- "$PROXY_PID"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do proc_alive "$pid" || break; sleep 0.1; done
-  if proc_alive "$pid"; then
-    log "edgepg-proxy ($pid) ignored SIGTERM for 10s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f -- "$PROXY_PID"
-}
+proxy_stop() { stop_daemon edgepg-proxy "$PROXY_PID" edgepg-proxy; }
 
 # Called by `up` after Postgres and PgBouncer are ready.
 start_extra_services() {
