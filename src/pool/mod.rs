@@ -528,12 +528,11 @@ impl Pool {
                 .into_iter()
                 .partition(|i| i.scope == scope);
             st.idle = kept;
+            // With isolated requests these are sockets of earlier requests: no I/O on them.
             for i in stale {
                 if self.shared.options.isolated_requests {
-                    // Sockets of earlier requests: no I/O on them, their runtime closes them.
-                    st.stats.discarded += 1;
-                    st.open = st.open.saturating_sub(1);
-                    self.emit(PoolEvent::Remove);
+                    // Sockets of earlier requests: no I/O on them.
+                    self.retire(&mut st, i.client, false);
                 } else {
                     self.discard(&mut st, i.client);
                 }
@@ -630,29 +629,33 @@ impl Pool {
             .spawn(Box::pin(async move { listener(&event) }));
     }
 
-    /// Closes a connection in the background; its slot frees once the socket has closed. A
-    /// socket of another request (Workers) is dropped without I/O: its runtime closes it.
-    /// With isolated requests the slot frees at once and the close is best effort: the
-    /// request owning the socket may end first, and then its runtime closes the socket and
-    /// the close never completes here (`max` bounds idle connections there, not open ones).
+    /// Takes a connection out of the pool for good (see [`Pool::retire`]); a socket of
+    /// another request (Workers) is dropped without I/O.
     fn discard(&self, st: &mut State, client: Client) {
+        let polite = !client.is_foreign();
+        self.retire(st, client, polite);
+    }
+
+    /// Takes a connection out of the pool for good: closed politely (Terminate) in the
+    /// background, or, not `polite`, dropped without I/O (its runtime closes the socket). Its
+    /// slot frees once that is done; with isolated requests at once, the close being best
+    /// effort: the request owning the socket may end first, and then the close never completes
+    /// here (`max` bounds idle connections there, not open ones).
+    fn retire(&self, st: &mut State, client: Client, polite: bool) {
         st.stats.discarded += 1;
         self.emit(PoolEvent::Remove);
-        let pool = self.clone();
-        if client.is_foreign() {
-            drop(client);
-            self.shared
-                .runtime
-                .spawn(Box::pin(async move { pool.slot_freed() }));
-            return;
-        }
         if self.shared.options.isolated_requests {
             st.open = st.open.saturating_sub(1);
-            self.shared.runtime.spawn(Box::pin(client.close()));
+            if polite {
+                self.shared.runtime.spawn(Box::pin(client.close()));
+            }
             return;
         }
+        let pool = self.clone();
         self.shared.runtime.spawn(Box::pin(async move {
-            client.close().await;
+            if polite {
+                client.close().await;
+            }
             pool.slot_freed();
         }));
     }
