@@ -62,12 +62,7 @@ fi
 
 pack_dir="$(mktemp -d)"
 trap 'rm -rf "$pack_dir"' EXIT
-(cd "$js" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
-tarball="$(ls "$pack_dir"/*.tgz)"
-listing="$(tar -tzf "$tarball")"
-for f in dist/node.js dist/edge.js dist/workerd.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
-  grep -qx "package/$f" <<<"$listing" || die "the packed tarball lacks $f (js/dist being rebuilt meanwhile? run again)"
-done
+tarball="$(pack_js "$pack_dir")" || die "could not pack js/"
 tar_hash="$(sha256sum "$tarball" | cut -c1-16)"
 if [[ "$(cat "$bench/node_modules/.edgepg-stamp" 2>/dev/null || true)" != "$tar_hash" || ! -f "$bench/node_modules/edgepg/package.json" ]]; then
   log "installing edgepg-$tar_hash.tgz into bench/node_modules/edgepg"

@@ -35,26 +35,31 @@ build_js_if_stale() {
   exec 8>&-
 }
 
-# install_packed DIR NAME DEPS_JSON: the package as users get it. `npm pack` js/ (checking the
-# tarball holds every entry, as a concurrent build may have deleted dist/ meanwhile), then
-# (re)install the tarball plus DEPS_JSON ({"name": "version"}, registry packages) into the
-# throwaway project DIR (package.json name NAME, type module) when the tarball, the
-# dependencies or Node's major version changed since the last install.
-install_packed() {
-  local dir="$1" name="$2" deps="$3" pack tarball listing f hash stamp node_major
-  node_major="$(node -p 'process.versions.node.split(".")[0]')"
-  pack="$(mktemp -d)"
-  (cd "$_js_dist_root/js" && npm pack --silent --pack-destination "$pack" >/dev/null) \
-    || { rm -rf "$pack"; printf '[js] ERROR: npm pack failed\n' >&2; return 1; }
-  tarball="$(ls "$pack"/*.tgz)"
+# pack_js DIR: `npm pack` js/ into DIR and print the tarball's path, after checking it holds
+# every entry (a concurrent build may have deleted dist/ meanwhile).
+pack_js() {
+  local tarball listing f
+  (cd "$_js_dist_root/js" && npm pack --silent --pack-destination "$1" >/dev/null) \
+    || { printf '[js] ERROR: npm pack failed\n' >&2; return 1; }
+  tarball="$(ls "$1"/*.tgz)"
   listing="$(tar -tzf "$tarball")"
   for f in dist/node.js dist/core.js dist/edge.js dist/browser.js dist/workerd.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
     if ! grep -qx "package/$f" <<<"$listing"; then
-      rm -rf "$pack"
       printf '[js] ERROR: the packed tarball lacks %s (was js/dist being rebuilt meanwhile? run again)\n' "$f" >&2
       return 1
     fi
   done
+  printf '%s\n' "$tarball"
+}
+
+# install_packed DIR NAME DEPS_JSON: the package as users get it. pack_js, then (re)install the tarball plus DEPS_JSON ({"name": "version"}, registry packages) into the
+# throwaway project DIR (package.json name NAME, type module) when the tarball, the
+# dependencies or Node's major version changed since the last install.
+install_packed() {
+  local dir="$1" name="$2" deps="$3" pack tarball hash stamp node_major
+  node_major="$(node -p 'process.versions.node.split(".")[0]')"
+  pack="$(mktemp -d)"
+  tarball="$(pack_js "$pack")" || { rm -rf "$pack"; return 1; }
   hash="$(sha256sum "$tarball" | cut -c1-16)"
   stamp="$hash $(printf '%s' "$deps" | sha256sum | cut -c1-16) node$node_major"
   mkdir -p "$dir"
