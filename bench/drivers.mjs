@@ -28,8 +28,17 @@ export const DRIVERS = [
   { id: 'neon-nocoalesce', label: 'neon Pool (WS, coalesceWrites:false)', ws: true },
 ];
 
+/**
+ * The wire floor (wire.mjs): no driver at all, only the warm-latency queries, for the least
+ * latency the path itself allows. Measured beside the drivers, reported in the warm tables.
+ */
+export const FLOORS = [
+  { id: 'wire-tcp', label: 'wire floor (TCP, no driver)', ws: false, floor: true },
+  { id: 'wire-ws', label: 'wire floor (WebSocket, no driver)', ws: true, floor: true },
+];
+
 export const driverById = (id) => {
-  const d = DRIVERS.find((x) => x.id === id);
+  const d = [...DRIVERS, ...FLOORS].find((x) => x.id === id);
   if (!d) throw new Error(`unknown driver ${id}`);
   return d;
 };
@@ -201,6 +210,11 @@ export async function openDriver(id, ep, opts = {}) {
         stats: () => null,
         end: () => sql.end({ timeout: 1 }),
       };
+    }
+    case 'wire-tcp':
+    case 'wire-ws': {
+      const { openWire } = await import('./wire.mjs');
+      return openWire({ ...ep, pgUrl: url.toString() }, id === 'wire-ws');
     }
     default:
       throw new Error(`unknown driver ${id}`);

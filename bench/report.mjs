@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { DRIVERS } from './drivers.mjs';
+import { DRIVERS, FLOORS } from './drivers.mjs';
 import { median, spread } from './stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,7 +23,7 @@ function glueLine(text) {
     return 'none';
   }
 }
-const label = (id) => DRIVERS.find((d) => d.id === id)?.label ?? id;
+const label = (id) => [...DRIVERS, ...FLOORS].find((d) => d.id === id)?.label ?? id;
 const TCP_PEERS = ['pg', 'postgres'];
 const TARGETS = ['direct', 'bouncer'];
 const TARGET_LABEL = { direct: 'direct Postgres', bouncer: 'PgBouncer (transaction mode)' };
@@ -60,7 +60,7 @@ export function aggregate(results) {
         p99: spread(runs.filter((r) => r.warm).map((r) => r.warm[q].p99)),
       };
     }
-    e.cold = rtOf(runs.map((r) => r.cold), rtt);
+    if (runs[0].cold) e.cold = rtOf(runs.map((r) => r.cold), rtt);
     if (runs[0].known) e.known = rtOf(runs.map((r) => r.known), rtt);
     for (const op of ['tx', 'txBatch', 'batch3']) {
       const per = runs.map((r) => r.ops?.[op]).filter(Boolean);
@@ -409,6 +409,35 @@ function compareProfiles(profiles, id) {
 }
 
 /**
+ * What the wire floor (bench/wire.mjs: no driver, pre-encoded requests) says about a warm
+ * target: how much of each p50 is the path itself, and whether the target leaves a driver any
+ * room above it.
+ */
+function floorReading(id, agg) {
+  const ws = id === 'ws-warm';
+  const floorId = ws ? 'wire-ws' : 'wire-tcp';
+  const us = (ms) => fmt(ms * 1000, 0);
+  const cells = [];
+  for (const t of TARGETS) {
+    for (const q of ['select1', 'param']) {
+      const f = agg.main[`${floorId}|${t}`]?.[q].p50.med;
+      const e = agg.main[`${ws ? 'edgepg-ws' : 'edgepg-tcp'}|${t}`]?.[q].p50.med;
+      const peers = (ws ? ['neon-nocoalesce'] : TCP_PEERS).map((p) => ({ p, v: agg.main[`${p}|${t}`]?.[q].p50.med })).filter((x) => Number.isFinite(x.v));
+      if (![f, e].every(Number.isFinite) || !peers.length) continue;
+      const best = peers.reduce((a, b) => (b.v < a.v ? b : a));
+      const goal = ws ? 0.8 * best.v : best.v;
+      cells.push(`${t} ${q === 'select1' ? 'SELECT 1' : 'param'}: floor ${us(f)} µs; above it edgepg ${us(e - f)} µs, ${label(best.p)} ${us(best.v - f)} µs; ` +
+        `the target (${us(goal)} µs) leaves ${goal <= f ? '**no room**: it is at or below the floor' : `${us(goal - f)} µs above the floor`}`);
+    }
+  }
+  if (!cells.length) return '**The floor.** (no wire-floor measure in this run)';
+  return `**The floor.** A client that only writes pre-encoded request bytes and waits for ReadyForQuery (bench/wire.mjs, "${label(floorId)}" in section 1) ` +
+    'measures what the path itself costs here: the kernel, ' + (ws ? 'the WebSocket proxy, ' : '') + 'PgBouncer where used, and Postgres, all on the same 2 shared cores. ' +
+    'A driver can only add to it, so the comparison that is up to the driver is the part above the floor (p50 medians over rounds):\n\n' +
+    cells.map((c) => `- ${c}`).join('\n');
+}
+
+/**
  * The reading of the evidence for one missed target, computed from this run's numbers (so a
  * re-run cannot leave a stale claim behind). Points at the source that does the work.
  */
@@ -426,19 +455,20 @@ function explain(id, results, agg) {
     const wasm = catUs(e, 'edgepg wasm');
     const glue = catUs(e, 'edgepg wasm-bindgen glue (JS)');
     const ts = catUs(e, 'edgepg TS layer (JS)');
-    const closures = fnUs(e, /makeMutClosure|_wbg_cb_unref|__wbindgen_generic|invoke__|Promise::new|future_to_promise|Queue::new/);
+    const closures = fnUs(e, /makeMutClosure|_wbg_cb_unref|__wbindgen_generic|invoke__|Promise::new|future_to_promise|Queue::new|__wbg_then/);
     const strings = fnUs(e, /getStringFromWasm0|decodeUTF8|^decode node:internal\/encoding|passStringToWasm0/);
-    const finish = fnUs(e, /^finish /);
+    const finish = fnUs(e, /^(finish|shapeOf) /);
     const copies = fnUs(e, /__wbg_new_from_slice/);
     return [
-      `**Reading.** The time per query on loopback is mostly CPU on this 2-core machine: ${fmt(e.perOp.us, 0)} µs per query for edgepg against ${fmt(peer.perOp.us, 0)} µs for ${label(peer.driver)}; ` +
-        `${fmt(eNoWrite, 0)} µs against ${fmt(pNoWrite, 0)} µs once the socket-write syscalls (the same kernel work for every driver) are left out. ` +
+      floorReading(id, agg),
+      `**CPU.** ${fmt(e.perOp.us, 0)} µs per query for edgepg against ${fmt(peer.perOp.us, 0)} µs for ${label(peer.driver)} (whole profiled process); ` +
+        `${fmt(eNoWrite, 0)} µs against ${fmt(pNoWrite, 0)} µs once the socket-write syscalls (the same kernel work for every driver, and on loopback also the receiving side's) are left out. ` +
         `Of edgepg's, ${fmt(wasm, 1)} µs run in the wasm, ${fmt(glue, 1)} µs in the wasm-bindgen glue and ${fmt(ts, 1)} µs in the TS layer, where ${label(peer.driver)}'s whole JS driver costs ${fmt(driverJs(peer), 1)} µs. ` +
-        'No single hot spot: the cost is spread over the crossings of the JS↔wasm boundary that every query makes, visible in the top functions above:',
-      `- the result as JSON text: out of the wasm (\`getStringFromWasm0\` → TextDecoder \`decode\`) and the SQL text in (\`passStringToWasm0\`, encoded again on every query): ≈${fmt(strings, 1)} µs/query; then \`finish\` (js/src/results.ts) \`JSON.parse\`s it and builds a fresh \`fields\` array: ≈${fmt(finish, 1)} µs/query;`,
-      `- a Promise per call (\`future_to_promise\` in src/js/mod.rs) and, per socket read, a \`JsFuture\` with two fresh wasm-bindgen closures (\`makeMutClosure\`, \`_wbg_cb_unref\`, \`__wbindgen_generic_*\`; src/js/socket.rs \`JsFuture::from(Promise::resolve(…))\`): ≈${fmt(closures, 1)} µs/query;`,
+        'No single hot spot; the crossings of the JS↔wasm boundary each query makes, from the top functions above:',
+      `- the result as JSON text out of the wasm (\`getStringFromWasm0\` → TextDecoder \`decode\`) and the SQL text in (\`passStringToWasm0\`): ≈${fmt(strings, 1)} µs/query; \`finish\`/\`shapeOf\` (js/src/results.ts) parse it, the fields once per shape: ≈${fmt(finish, 1)} µs/query;`,
+      `- a Promise per call (\`future_to_promise\` in src/js/mod.rs) and the transport's callbacks (made once per socket: src/js/socket.rs \`Reads\`, src/js/websocket.rs \`Handlers\`): ≈${fmt(closures, 1)} µs/query;`,
       `- a JS-owned copy of every write (\`new_from_slice\`: a runtime must never hold a view into wasm memory): ≈${fmt(copies, 1)} µs/query.`,
-      'The protocol work itself (`Connection::handle_input`, encoding) is small. Fewer crossings per query (a socket that pushes bytes into the wasm instead of a promise per read, cached row descriptions and statement text) is where the time is.',
+      'The protocol work itself (`Connection::handle_input`, encoding) is small.',
     ].join('\n');
   }
   if (id === 'decode' && e) {
@@ -479,6 +509,7 @@ function explain(id, results, agg) {
     const over = rows.filter((x) => x.c.maxBackends > results.config.poolMax);
     return `**Reading.** Wall times in this run: ${rows.map((x) => `${x.d.label} ${fmt(x.c.wall.med, 0)} ms (${fmt(x.c.wall.min, 0)}–${fmt(x.c.wall.max, 0)})`).join(', ')}; ` +
       `within 1.1× the ideal: ${within.length ? within.join(', ') : 'none'}. 20 waves of 10 × 10 ms sleeps each add a wave's worth of server, proxy and event-loop time on 2 shared cores, so the overhead over ${ideal} ms is mostly per-wave latency: a driver with a slower query round trip (see section 1) pays it 20 times. ` +
+      'postgres.js does not wait for a free connection: it pipelines queued queries onto busy connections (up to its `max_pipeline`, 100 by default; postgres/src/connection.js), so between its waves there is no client round trip, only the server\'s own time; edgepg, pg and neon give a connection to the next waiting query when the last one ended, which costs a round trip and the client\'s handling per wave (edgepg keeps that order on purpose: a query never queues behind another caller\'s slow one). ' +
       `${over.length ? 'Backends above max: ' + over.map((x) => x.d.label).join(', ') + '.' : 'No driver ever had more than max backends.'} The profile of edgepg's run is above; compare with the peers' wall times in the same run rather than with the ideal alone.`;
   }
   return '';
@@ -524,12 +555,13 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   p('## 1. Warm latency');
   p();
   p(`Sequential queries on one warm connection (pool max 1), straight to the server (no delay proxy): ${c.warmup} warm-up, then ${c.iterations} timed, for \`SELECT 1\` and for \`SELECT $1::int4 + 1, $2::text\`. ` +
-    'Cells: median over rounds of the per-round percentile, (min–max over rounds), in ms. pg and neon use `pool.query(text, params)`; postgres.js and edgepg their tagged template.');
+    'Cells: median over rounds of the per-round percentile, (min–max over rounds), in ms. pg and neon use `pool.query(text, params)`; postgres.js and edgepg their tagged template. ' +
+    'The wire floor rows are no driver: bench/wire.mjs writes pre-encoded request bytes (direct: the parameterized query prepared once as a named statement; through PgBouncer an unnamed Parse each time) and waits for ReadyForQuery without reading the rows: the least latency this path allows on this machine.');
   p();
   for (const t of TARGETS) {
     p(`**${TARGET_LABEL[t]}**`);
     p();
-    const rows = DRIVERS.map((d) => {
+    const rows = [...DRIVERS, ...FLOORS].map((d) => {
       const e = agg.main[`${d.id}|${t}`];
       if (!e) return [d.label, '–', '–', '–', '–'];
       return [d.label, sp(e.select1.p50, 3), sp(e.select1.p99, 3), sp(e.param.p50, 3), sp(e.param.p99, 3)];
