@@ -38,7 +38,7 @@ step "integration tests against the stack (native TCP and the WebSocket proxy)"
 cargo test --features native,proxy --test connect --test query --test types --test pool --test proxy -- --test-threads=2
 
 step "faults, bad input, security and a short load run"
-cargo test --features native,proxy --test faults_backends --test faults_peers --test faults_services --test bad_input_config --test bad_input_data --test security --test load
+cargo test --features native,proxy --test faults_backends --test faults_peers --test faults_services --test bad_input_config --test bad_input_data --test security_proxy --test security_secrets --test security_auth --test load
 
 step "wasm in headless Chromium through the proxy (wasm-pack test)"
 CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome -- --test browser

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: the stack's URLs, a single-threaded runtime (the
-//! driver is `!Send`, as on wasm), connections and psql.
+//! driver is `!Send`, as on wasm), connections, psql, and the security tests' check that no
+//! error shows a password or a connection URL.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -96,4 +97,31 @@ pub fn psql_at(url: &str, query: &str) -> String {
 pub async fn scalar(client: &mut Client, text: &str) -> String {
     let results = client.run(sql(text)).await.expect("query succeeds");
     results[0].value(0, 0).expect("decodes").to_string()
+}
+
+/// The password the security tests put in connection strings: it must never show.
+pub const SECRET: &str = "Sup3r-S3cret-pw";
+
+/// What `text` would leak, if anything: [`SECRET`] or a connection URL.
+pub fn leaks(text: &str) -> Option<&'static str> {
+    if text.contains(SECRET) {
+        Some("the password")
+    } else if text.contains("postgres://") || text.contains("postgresql://") {
+        Some("a connection URL")
+    } else {
+        None
+    }
+}
+
+/// Fails the test if `err`'s Display, Debug or message shows what [`leaks`] finds.
+pub fn assert_clean(what: &str, err: &edgepg::Error) {
+    for text in [
+        err.to_string(),
+        format!("{err:?}"),
+        err.message().to_string(),
+    ] {
+        if let Some(leak) = leaks(&text) {
+            panic!("{what}: the error shows {leak}: {text}");
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! Running the built `edgepg-proxy` for the integration tests: spawn it on a free port,
 //! watch its log, stop it; raw HTTP probes; connections through it.
+//!
+//! Included with `#[path = "common/proxy.rs"] mod proxy_support;` by a test crate that
+//! declares `mod common;` (the stack's URLs).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -149,7 +152,7 @@ impl Drop for ProxyProcess {
 
 /// `host:port` of a stack URL (`EDGEPG_URL_*`); a missing stack fails the test.
 pub fn stack_upstream(var: &str) -> String {
-    let config = super::config(var);
+    let config = crate::common::config(var);
     format!("{}:{}", config.host, config.port)
 }
 

@@ -1,6 +1,7 @@
 //! A scripted fake Postgres server on 127.0.0.1 for the bad-input tests: each connection
 //! follows a list of `Step`s (answer the startup, wait for a message, send bytes, stall) and
-//! everything it receives is recorded; plus builders for the backend messages it sends.
+//! everything it receives is recorded; plus builders for the backend messages it sends (the
+//! security tests' fake SCRAM servers use these too).
 //!
 //! Included with `#[path = "common/scripted_server.rs"] mod scripted_server;` by a test crate
 //! that declares `mod common;` and the fuzz harness as `mod harness;` (its message encoders).
