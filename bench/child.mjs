@@ -217,20 +217,28 @@ async function measureRoundTrips(out, eps) {
   out.ops = opRuns;
 }
 
-/** 3. warm latency, straight to the server. */
+/**
+ * 3. warm latency, straight to the server. The two queries alternate, in the warm-up and in
+ * the timed loop, so both see the same conditions (the first thousands of queries of a process
+ * are slower for every driver and even for the wire floor: JIT and wasm tier-up, the server's
+ * caches).
+ */
 async function warmLatency(out, eps) {
   {
     const c = await openDriver(job.driver, eps.direct, { max: 1, appName: appName('warm') });
-    const lat = {};
-    for (const [name, fn] of [['select1', () => c.select1()], ['param', (i) => c.param(i)]]) {
-      for (let i = 0; i < job.warmup; i++) await fn(i);
-      const samples = new Float64Array(job.iterations);
-      for (let i = 0; i < job.iterations; i++) {
+    const queries = [['select1', () => c.select1()], ['param', (i) => c.param(i)]];
+    for (let i = 0; i < job.warmup; i++) for (const [, fn] of queries) await fn(i);
+    const samples = Object.fromEntries(queries.map(([name]) => [name, new Float64Array(job.iterations)]));
+    for (let i = 0; i < job.iterations; i++) {
+      for (const [name, fn] of queries) {
         const t0 = now();
         await fn(i);
-        samples[i] = now() - t0;
+        samples[name][i] = now() - t0;
       }
-      const s = Array.from(samples).sort((a, b) => a - b);
+    }
+    const lat = {};
+    for (const [name] of queries) {
+      const s = Array.from(samples[name]).sort((a, b) => a - b);
       lat[name] = {
         p50: s[Math.floor(s.length * 0.5)],
         p99: s[Math.floor(s.length * 0.99)],

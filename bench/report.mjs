@@ -178,8 +178,8 @@ export function evaluateTargets(results, agg) {
       by: met ? '' : worst(cells, (c) => c.ratio / 0.8, 'p50 over the target'),
     });
     if (cells.length && !met) {
-      profilesWanted.push({ name: 'warm-edgepg-ws', why: 'ws-warm', job: { kind: 'main', driver: 'edgepg-ws', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 300 } });
-      profilesWanted.push({ name: 'warm-neon-nocoalesce', why: 'ws-warm (peer, for comparison)', job: { kind: 'main', driver: 'neon-nocoalesce', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 300 } });
+      profilesWanted.push({ name: 'warm-edgepg-ws', why: 'ws-warm', job: { kind: 'main', driver: 'edgepg-ws', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
+      profilesWanted.push({ name: 'warm-neon-nocoalesce', why: 'ws-warm (peer, for comparison)', job: { kind: 'main', driver: 'neon-nocoalesce', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
     }
   }
   // 2. warm p50 over TCP ≤ best of pg / postgres.js
@@ -204,8 +204,8 @@ export function evaluateTargets(results, agg) {
     });
     if (cells.length && !met) {
       const bestPeer = mostCommon(cells.map((c) => c.best.p));
-      profilesWanted.push({ name: 'warm-edgepg-tcp', why: 'tcp-warm', job: { kind: 'main', driver: 'edgepg-tcp', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 300 } });
-      profilesWanted.push({ name: `warm-${bestPeer}`, why: 'tcp-warm (best peer, for comparison)', job: { kind: 'main', driver: bestPeer, target: 'direct', steps: ['warm'], iterations: 5000, warmup: 300 } });
+      profilesWanted.push({ name: 'warm-edgepg-tcp', why: 'tcp-warm', job: { kind: 'main', driver: 'edgepg-tcp', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
+      profilesWanted.push({ name: `warm-${bestPeer}`, why: 'tcp-warm (best peer, for comparison)', job: { kind: 'main', driver: bestPeer, target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
     }
   }
   // 3. cold connect + SCRAM + first query in 2 round trips after the socket opens, once known
@@ -554,7 +554,7 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   // 1. warm latency
   p('## 1. Warm latency');
   p();
-  p(`Sequential queries on one warm connection (pool max 1), straight to the server (no delay proxy): ${c.warmup} warm-up, then ${c.iterations} timed, for \`SELECT 1\` and for \`SELECT $1::int4 + 1, $2::text\`. ` +
+  p(`Sequential queries on one warm connection (pool max 1), straight to the server (no delay proxy): \`SELECT 1\` and \`SELECT $1::int4 + 1, $2::text\` alternating, ${c.warmup} of each as warm-up, then ${c.iterations} of each timed (the first thousands of queries of a fresh process are slower for every driver and for the wire floor too: JIT and wasm tier-up, the server's caches; section 2's \"fresh process\" covers that end). ` +
     'Cells: median over rounds of the per-round percentile, (min–max over rounds), in ms. pg and neon use `pool.query(text, params)`; postgres.js and edgepg their tagged template. ' +
     'The wire floor rows are no driver: bench/wire.mjs writes pre-encoded request bytes (direct: the parameterized query prepared once as a named statement; through PgBouncer an unnamed Parse each time) and waits for ReadyForQuery without reading the rows: the least latency this path allows on this machine.');
   p();

@@ -3,7 +3,8 @@
 // stack); by hand: eval "$(scripts/stack.sh env)"; node bench/run.mjs [options]
 //
 //   --rounds N        rounds (default 5); each round runs every driver once, in a rotated order
-//   --iterations N    warm-latency iterations per query (default 2000, after --warmup 300)
+//   --iterations N    warm-latency iterations per query (default 2000, after --warmup 2000;
+//                     the two queries alternate)
 //   --reps N          round-trip repetitions per delay per round (default 2)
 //   --delay MS        one-way delay for round-trip counting (default 10 → RTT 20 ms)
 //   --no-workerd      skip the workerd measure     --no-profile   skip the profiles
@@ -32,7 +33,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
 const ROUNDS = args.rounds ?? 5;
 const ITERATIONS = args.iterations ?? 2000;
-const WARMUP = args.warmup ?? 300;
+const WARMUP = args.warmup ?? 2000;
 const REPS = args.reps ?? 2;
 const DELAY = args.delay ?? 10;
 const CONCURRENCY = 200;
