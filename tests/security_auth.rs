@@ -70,19 +70,24 @@ enum Final {
     Missing,
 }
 
-/// A server that speaks SCRAM without knowing the password. `first` shapes server-first
-/// from the client nonce.
-async fn fake_scram(
-    first: fn(&str) -> String,
-    last: Final,
-) -> (u16, Rc<RefCell<Vec<u8>>>, tokio::task::JoinHandle<()>) {
+/// Everything a fake server's clients sent, in arrival order.
+type Seen = Rc<RefCell<Vec<u8>>>;
+
+/// A fake server on a free port that records every byte its clients send. Each connection
+/// goes to `serve` once its StartupMessage has arrived, with what followed it in `buf`.
+async fn fake_server<F, Fut>(serve: F) -> (u16, Seen, tokio::task::JoinHandle<()>)
+where
+    F: Fn(TcpStream, Vec<u8>, Seen) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen = Seen::default();
     let record = seen.clone();
+    let serve = Rc::new(serve);
     let task = tokio::task::spawn_local(async move {
         while let Ok((mut s, _)) = listener.accept().await {
-            let seen = record.clone();
+            let (seen, serve) = (record.clone(), serve.clone());
             tokio::task::spawn_local(async move {
                 let mut buf = Vec::new();
                 if !read_until(&mut s, &mut buf, &seen, |b| {
@@ -94,47 +99,59 @@ async fn fake_scram(
                 }
                 let n = first_message(&buf, true).unwrap();
                 buf.drain(..n);
-                let _ = s.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).await;
-                if !read_until(&mut s, &mut buf, &seen, |b| {
-                    first_message(b, false).is_some()
-                })
-                .await
-                {
-                    return;
-                }
-                let n = first_message(&buf, false).unwrap();
-                let body = buf[5..n].to_vec();
-                buf.drain(..n);
-                // SASLInitialResponse: mechanism\0, int32 length, client-first.
-                let mech_end = body.iter().position(|&b| b == 0).unwrap();
-                let client_first = String::from_utf8_lossy(&body[mech_end + 5..]).into_owned();
-                let nonce = client_first.rsplit("r=").next().unwrap_or("").to_string();
-                let server_first = first(&nonce);
-                let _ = s.write_all(&auth(11, server_first.as_bytes())).await;
-                if !read_until(&mut s, &mut buf, &seen, |b| {
-                    first_message(b, false).is_some()
-                })
-                .await
-                {
-                    return;
-                }
-                let server_final = match last {
-                    Final::WrongSignature => format!("v={}", STANDARD.encode([7u8; 32])),
-                    Final::ServerError => "e=invalid-proof".to_string(),
-                    Final::Garbage => "v=***not base64***".to_string(),
-                    Final::Missing => "x=1".to_string(),
-                };
-                let mut reply = auth(12, server_final.as_bytes());
-                // An impostor carries on as if all were well.
-                reply.extend(auth(0, &[]));
-                reply.extend(ready());
-                reply.extend(text_rows(&[b"fake"], b"SELECT 1"));
-                let _ = s.write_all(&reply).await;
-                let _ = read_until(&mut s, &mut buf, &seen, |_| false).await;
+                serve(s, buf, seen).await;
             });
         }
     });
     (port, seen, task)
+}
+
+/// A server that speaks SCRAM without knowing the password. `first` shapes server-first
+/// from the client nonce.
+async fn fake_scram(
+    first: fn(&str) -> String,
+    last: Final,
+) -> (u16, Seen, tokio::task::JoinHandle<()>) {
+    fake_server(move |mut s, mut buf, seen| async move {
+        let _ = s.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).await;
+        if !read_until(&mut s, &mut buf, &seen, |b| {
+            first_message(b, false).is_some()
+        })
+        .await
+        {
+            return;
+        }
+        let n = first_message(&buf, false).unwrap();
+        let body = buf[5..n].to_vec();
+        buf.drain(..n);
+        // SASLInitialResponse: mechanism\0, int32 length, client-first.
+        let mech_end = body.iter().position(|&b| b == 0).unwrap();
+        let client_first = String::from_utf8_lossy(&body[mech_end + 5..]).into_owned();
+        let nonce = client_first.rsplit("r=").next().unwrap_or("").to_string();
+        let server_first = first(&nonce);
+        let _ = s.write_all(&auth(11, server_first.as_bytes())).await;
+        if !read_until(&mut s, &mut buf, &seen, |b| {
+            first_message(b, false).is_some()
+        })
+        .await
+        {
+            return;
+        }
+        let server_final = match last {
+            Final::WrongSignature => format!("v={}", STANDARD.encode([7u8; 32])),
+            Final::ServerError => "e=invalid-proof".to_string(),
+            Final::Garbage => "v=***not base64***".to_string(),
+            Final::Missing => "x=1".to_string(),
+        };
+        let mut reply = auth(12, server_final.as_bytes());
+        // An impostor carries on as if all were well.
+        reply.extend(auth(0, &[]));
+        reply.extend(ready());
+        reply.extend(text_rows(&[b"fake"], b"SELECT 1"));
+        let _ = s.write_all(&reply).await;
+        let _ = read_until(&mut s, &mut buf, &seen, |_| false).await;
+    })
+    .await
 }
 
 #[test]
@@ -234,38 +251,20 @@ fn a_scram_server_that_cannot_prove_the_password_is_refused() {
 }
 
 /// A server that asks for `request` and records what it gets.
-async fn fake_asking(request: Vec<u8>) -> (u16, Rc<RefCell<Vec<u8>>>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let record = seen.clone();
-    let task = tokio::task::spawn_local(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let seen = record.clone();
-            let request = request.clone();
-            tokio::task::spawn_local(async move {
-                let mut buf = Vec::new();
-                if !read_until(&mut s, &mut buf, &seen, |b| {
-                    first_message(b, true).is_some()
-                })
-                .await
-                {
-                    return;
-                }
-                let _ = s.write_all(&request).await;
-                let mut ok = auth(0, &[]);
-                ok.extend(ready());
-                // Whatever comes back (a password?) is recorded; then pretend success.
-                let _ = read_until(&mut s, &mut buf, &seen, |b| {
-                    b.len() > first_message(b, true).unwrap_or(0)
-                })
-                .await;
-                let _ = s.write_all(&ok).await;
-                let _ = read_until(&mut s, &mut buf, &seen, |_| false).await;
-            });
+async fn fake_asking(request: Vec<u8>) -> (u16, Seen, tokio::task::JoinHandle<()>) {
+    fake_server(move |mut s, mut buf, seen| {
+        let request = request.clone();
+        async move {
+            let _ = s.write_all(&request).await;
+            let mut ok = auth(0, &[]);
+            ok.extend(ready());
+            // Whatever comes back (a password?) is recorded; then pretend success.
+            let _ = read_until(&mut s, &mut buf, &seen, |b| !b.is_empty()).await;
+            let _ = s.write_all(&ok).await;
+            let _ = read_until(&mut s, &mut buf, &seen, |_| false).await;
         }
-    });
-    (port, seen, task)
+    })
+    .await
 }
 
 #[test]
