@@ -12,32 +12,11 @@ use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
 use edgepg::{Config, Pool, PoolOptions, ScopeId};
 use futures_util::future::join_all;
 
-fn tagged(var: &str, app: &str) -> Config {
-    let mut c = config(var);
-    c.application_name = Some(app.to_string());
-    c
-}
-
-/// Backends the server has for `app` (direct connections only: PgBouncer rewrites names).
-fn backends(app: &str) -> usize {
-    psql(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
-    ))
-    .parse()
-    .unwrap()
-}
-
 #[test]
 fn thousand_concurrent_queries_on_max_ten_direct() {
     let app = "edgepg_pool_1000";
     run(async {
-        let pool = pool(
-            tagged("EDGEPG_URL_SCRAM", app),
-            PoolOptions {
-                max: 10,
-                ..Default::default()
-            },
-        );
+        let pool = counted_pool(app, at_most(10));
         let peak = Rc::new(Cell::new(0usize));
         let done = Rc::new(Cell::new(false));
         // Watch the server while the load runs.
@@ -45,7 +24,7 @@ fn thousand_concurrent_queries_on_max_ten_direct() {
             let (peak, done) = (peak.clone(), done.clone());
             tokio::task::spawn_local(async move {
                 while !done.get() {
-                    let n = tokio::task::spawn_blocking(move || backends(app))
+                    let n = tokio::task::spawn_blocking(move || backends_of(app))
                         .await
                         .unwrap();
                     peak.set(peak.get().max(n));
@@ -82,20 +61,14 @@ fn thousand_concurrent_queries_on_max_ten_direct() {
         assert!(peak.get() >= 1);
         pool.end().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(backends(app), 0);
+        assert_eq!(backends_of(app), 0);
     });
 }
 
 #[test]
 fn thousand_concurrent_queries_through_pgbouncer() {
     run(async {
-        let pool = pool(
-            config("EDGEPG_URL_BOUNCER"),
-            PoolOptions {
-                max: 10,
-                ..Default::default()
-            },
-        );
+        let pool = pool(config("EDGEPG_URL_BOUNCER"), at_most(10));
         let results = join_all((0..1000).map(|i| {
             let pool = pool.clone();
             async move { pool.query(sql(&format!("SELECT {i}"))).await }
@@ -144,14 +117,8 @@ fn acquire_timeout_fires_and_the_queue_recovers() {
 #[test]
 fn a_failing_transaction_leaves_nothing_open() {
     run(async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
-            let pool = pool(
-                config(var),
-                PoolOptions {
-                    max: 1,
-                    ..Default::default()
-                },
-            );
+        for var in DIRECT_AND_BOUNCER {
+            let pool = pool(config(var), at_most(1));
             pool.query(sql("CREATE TABLE IF NOT EXISTS tx_t (v text)"))
                 .await
                 .unwrap();
@@ -207,11 +174,8 @@ fn a_failing_transaction_leaves_nothing_open() {
                     .unwrap();
             }
             assert_eq!(pool.stats().discarded, before + 1);
-            let r = pool
-                .query(sql("SELECT count(*) FROM tx_t WHERE v = 'd'"))
-                .await
-                .unwrap();
-            assert_eq!(r[0].value(0, 0).unwrap().to_string(), "0");
+            let d_rows = "SELECT count(*) FROM tx_t WHERE v = 'd'";
+            assert_eq!(pool_scalar(&pool, d_rows).await, "0");
             pool.end().await;
         }
     });
@@ -220,21 +184,13 @@ fn a_failing_transaction_leaves_nothing_open() {
 #[test]
 fn a_terminated_backend_is_discarded_and_replaced() {
     run(async {
-        let pool = pool(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
-        let r = pool.query(sql("SELECT pg_backend_pid()")).await.unwrap();
-        let pid = r[0].value(0, 0).unwrap().to_string();
+        let pool = pool(config("EDGEPG_URL_SCRAM"), at_most(1));
+        let pid = pool_scalar(&pool, "SELECT pg_backend_pid()").await;
         psql(&format!("SELECT pg_terminate_backend({pid})"));
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The idle connection is dead: noticed before anything is written, replaced, and the
         // query runs on a fresh connection without the caller seeing an error.
-        let r = pool.query(sql("SELECT pg_backend_pid()")).await.unwrap();
-        assert_ne!(r[0].value(0, 0).unwrap().to_string(), pid);
+        assert_ne!(pool_scalar(&pool, "SELECT pg_backend_pid()").await, pid);
         assert!(pool.stats().discarded >= 1);
         assert!(pool.stats().created == 2);
         pool.end().await;
@@ -245,8 +201,8 @@ fn a_terminated_backend_is_discarded_and_replaced() {
 fn idle_timeout_closes_server_backends() {
     let app = "edgepg_pool_idle";
     run(async {
-        let pool = pool(
-            tagged("EDGEPG_URL_SCRAM", app),
+        let pool = counted_pool(
+            app,
             PoolOptions {
                 max: 3,
                 idle_timeout: Duration::from_millis(300),
@@ -255,11 +211,11 @@ fn idle_timeout_closes_server_backends() {
         );
         join_all((0..3).map(|_| pool.query(sql("SELECT pg_sleep(0.05)")))).await;
         assert_eq!(pool.stats().idle, 3);
-        assert_eq!(backends(app), 3);
+        assert_eq!(backends_of(app), 3);
         tokio::time::sleep(Duration::from_millis(900)).await;
         let stats = pool.stats();
         assert_eq!((stats.idle, stats.open), (0, 0), "{stats:?}");
-        assert_eq!(backends(app), 0);
+        assert_eq!(backends_of(app), 0);
     });
 }
 
@@ -270,8 +226,8 @@ fn isolated_requests_never_wait_and_keep_at_most_max_idle() {
     // request owning it may end first).
     let app = "edgepg_pool_isolated";
     run(async {
-        let pool = pool(
-            tagged("EDGEPG_URL_SCRAM", app),
+        let pool = counted_pool(
+            app,
             PoolOptions {
                 max: 2,
                 isolated_requests: true,
@@ -286,71 +242,31 @@ fn isolated_requests_never_wait_and_keep_at_most_max_idle() {
         assert_eq!(stats.discarded, 4, "{stats:?}");
         // The retired ones were still closed politely: the server lets their backends go.
         for _ in 0..50 {
-            if backends(app) == 2 {
+            if backends_of(app) == 2 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(backends(app), 2);
+        assert_eq!(backends_of(app), 2);
     });
 }
 
 #[test]
 fn equal_configs_share_one_pool() {
     run(async {
-        let rt = TokioRuntime::shared();
-        let a = Pool::shared(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions::default(),
-            Rc::new(TcpConnector),
-            rt.clone(),
-            "tcp",
-        );
-        let b = Pool::shared(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions::default(),
-            Rc::new(TcpConnector),
-            rt.clone(),
-            "tcp",
-        );
-        let c = Pool::shared(
-            config("EDGEPG_URL_BOUNCER"),
-            PoolOptions::default(),
-            Rc::new(TcpConnector),
-            rt.clone(),
-            "tcp",
-        );
-        let d = Pool::shared(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions {
-                max: 2,
-                ..Default::default()
-            },
-            Rc::new(TcpConnector),
-            rt.clone(),
-            "tcp",
-        );
+        let a = shared_pool("EDGEPG_URL_SCRAM", PoolOptions::default(), "tcp");
+        let b = shared_pool("EDGEPG_URL_SCRAM", PoolOptions::default(), "tcp");
+        let c = shared_pool("EDGEPG_URL_BOUNCER", PoolOptions::default(), "tcp");
+        let d = shared_pool("EDGEPG_URL_SCRAM", at_most(2), "tcp");
         assert!(a.same_pool(&b));
         assert!(!a.same_pool(&c));
         assert!(!a.same_pool(&d));
-        let other_transport = Pool::shared(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions::default(),
-            Rc::new(TcpConnector),
-            rt.clone(),
-            "websocket",
-        );
+        let other_transport = shared_pool("EDGEPG_URL_SCRAM", PoolOptions::default(), "websocket");
         assert!(!a.same_pool(&other_transport));
         a.query(sql("SELECT 1")).await.unwrap();
         assert_eq!(b.stats().created, 1);
         a.end().await;
-        let e = Pool::shared(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions::default(),
-            Rc::new(TcpConnector),
-            rt,
-            "tcp",
-        );
+        let e = shared_pool("EDGEPG_URL_SCRAM", PoolOptions::default(), "tcp");
         assert!(!e.same_pool(&a), "an ended pool is not handed out again");
     });
 }
@@ -374,13 +290,7 @@ fn url_parameters_configure_the_pool() {
 #[test]
 fn scopes_never_lend_a_connection_outside_its_scope() {
     run(async {
-        let pool = pool(
-            config("EDGEPG_URL_BOUNCER"),
-            PoolOptions {
-                max: 2,
-                ..Default::default()
-            },
-        );
+        let pool = pool(config("EDGEPG_URL_BOUNCER"), at_most(2));
         let (a, b) = (ScopeId(1), ScopeId(2));
         let pid_a = pool.query_in(a, sql("SELECT 1")).await.unwrap();
         drop(pid_a);
@@ -412,7 +322,7 @@ fn scopes_never_lend_a_connection_outside_its_scope() {
 #[test]
 fn scram_first_row_in_three_round_trips_then_two_then_one() {
     run(async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let pool = pool(
                 config(var),
                 PoolOptions {
@@ -453,4 +363,21 @@ fn scram_first_row_in_three_round_trips_then_two_then_one() {
             pool.end().await;
         }
     });
+}
+
+/// A direct pool tagged `app`, so [`backends_of`] counts its connections at the server.
+fn counted_pool(app: &str, options: PoolOptions) -> Pool {
+    pool(tagged(config("EDGEPG_URL_SCRAM"), app), options)
+}
+
+/// The isolate registry's pool for the stack URL in `var`, over native TCP, registered under
+/// the transport key `transport`.
+fn shared_pool(var: &str, options: PoolOptions, transport: &str) -> Pool {
+    Pool::shared(
+        config(var),
+        options,
+        Rc::new(TcpConnector),
+        TokioRuntime::shared(),
+        transport,
+    )
 }

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: the stack's URLs, a single-threaded runtime (the
-//! driver is `!Send`, as on wasm), connections, psql, and the security tests' check that no
-//! error shows a password or a connection URL.
+//! driver is `!Send`, as on wasm), connections and pools, psql (and the backends it sees), and
+//! the security tests' check that no error shows a password or a connection URL.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -24,6 +24,16 @@ pub fn url(name: &str) -> String {
 
 pub fn config(name: &str) -> Config {
     Config::parse(&url(name)).expect("stack URL parses")
+}
+
+/// The two ways to the stack's Postgres: direct, and through PgBouncer in transaction mode.
+pub const DIRECT_AND_BOUNCER: [&str; 2] = ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"];
+
+/// `config` with an `application_name`, so the server's backends for it can be counted
+/// ([`backends_of`]) or terminated.
+pub fn tagged(mut config: Config, app: &str) -> Config {
+    config.application_name = Some(app.to_string());
+    config
 }
 
 /// Runs a future on a current-thread runtime inside a LocalSet (spawn_local works).
@@ -64,6 +74,14 @@ pub fn pool(config: Config, options: PoolOptions) -> Pool {
     )
 }
 
+/// Pool options allowing at most `max` connections, everything else at its default.
+pub fn at_most(max: usize) -> PoolOptions {
+    PoolOptions {
+        max,
+        ..Default::default()
+    }
+}
+
 pub fn sql(text: &str) -> Request {
     Request::statement(Statement::new(text))
 }
@@ -71,6 +89,15 @@ pub fn sql(text: &str) -> Request {
 /// Runs SQL with psql as the admin role and returns its unaligned output.
 pub fn psql(query: &str) -> String {
     psql_at(&url("EDGEPG_URL_ADMIN"), query)
+}
+
+/// Backends the server has for `app` (direct connections only: PgBouncer rewrites names).
+pub fn backends_of(app: &str) -> usize {
+    psql(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
+    ))
+    .parse()
+    .expect("a count")
 }
 
 /// psql with a URL (a private cluster's, or the stack's admin URL).
@@ -96,6 +123,12 @@ pub fn psql_at(url: &str, query: &str) -> String {
 /// The first column of the first row, displayed as Postgres text.
 pub async fn scalar(client: &mut Client, text: &str) -> String {
     let results = client.run(sql(text)).await.expect("query succeeds");
+    results[0].value(0, 0).expect("decodes").to_string()
+}
+
+/// The first column of the first row of `text` run on `pool`, displayed as Postgres text.
+pub async fn pool_scalar(pool: &Pool, text: &str) -> String {
+    let results = pool.query(sql(text)).await.expect("query succeeds");
     results[0].value(0, 0).expect("decodes").to_string()
 }
 
