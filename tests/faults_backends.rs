@@ -19,11 +19,6 @@ use edgepg::{Config, Outcome, PoolOptions};
 use futures_util::future::join_all;
 use ledger::*;
 
-fn tagged(mut config: Config, app: &str) -> Config {
-    config.application_name = Some(app.to_string());
-    config
-}
-
 // ---- backends terminated mid-query (shared stack, own backends only) ----
 
 #[test]
