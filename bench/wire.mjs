@@ -64,37 +64,34 @@ export async function openWire(ep, ws) {
   };
 }
 
-/** A byte stream over TCP: write(buf), onData(fn), close(). */
+/** A byte stream over TCP. */
 function tcpLink(hostPort) {
   const [host, port] = hostPort.split(':');
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port: Number(port), noDelay: true });
-    s.once('error', reject);
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve({
-        write: (b) => s.write(b),
-        onData: (fn) => s.on('data', fn),
-        onEnd: (fn) => (s.on('close', fn), s.on('error', fn)),
-        close: () => s.destroy(),
-      });
-    });
-  });
+  const s = net.connect({ host, port: Number(port), noDelay: true });
+  return link(s, 'connect', 'data', (b) => s.write(b), () => s.destroy());
 }
 
 /** A byte stream over a WebSocket (binary frames). */
 function wsLink(address) {
+  const w = new WebSocket(address);
+  w.binaryType = 'nodebuffer';
+  return link(w, 'open', 'message', (b) => w.send(b), () => w.terminate());
+}
+
+/**
+ * `{ write(buf), onData(fn), onEnd(fn), close() }` over an emitter (a socket or a WebSocket)
+ * once its `ready` event fired; rejects on an error before that.
+ */
+function link(emitter, ready, dataEvent, write, close) {
   return new Promise((resolve, reject) => {
-    const w = new WebSocket(address);
-    w.binaryType = 'nodebuffer';
-    w.once('error', reject);
-    w.once('open', () => {
-      w.off('error', reject);
+    emitter.once('error', reject);
+    emitter.once(ready, () => {
+      emitter.off('error', reject);
       resolve({
-        write: (b) => w.send(b),
-        onData: (fn) => w.on('message', fn),
-        onEnd: (fn) => (w.on('close', fn), w.on('error', fn)),
-        close: () => w.terminate(),
+        write,
+        onData: (fn) => emitter.on(dataEvent, fn),
+        onEnd: (fn) => (emitter.on('close', fn), emitter.on('error', fn)),
+        close,
       });
     });
   });
