@@ -424,6 +424,7 @@ impl Pool {
 
     /// Closes connections taken out of the cache one by one, freeing each slot once closed.
     async fn close_taken(&self, clients: Vec<Client>) {
+        self.shared.state.borrow_mut().stats.discarded += clients.len() as u64;
         for client in clients {
             client.close().await;
             self.slot_freed();
@@ -524,18 +525,11 @@ impl Pool {
     async fn replace(&self, client: &mut Client, scope: ScopeId) -> Result<()> {
         {
             let mut st = self.shared.state.borrow_mut();
-            let (stale, kept): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
-                .into_iter()
-                .partition(|i| i.scope == scope);
-            st.idle = kept;
-            // With isolated requests these are sockets of earlier requests: no I/O on them.
-            for i in stale {
-                if self.shared.options.isolated_requests {
-                    // Sockets of earlier requests: no I/O on them.
-                    self.retire(&mut st, i.client, false);
-                } else {
-                    self.discard(&mut st, i.client);
-                }
+            let isolated = self.shared.options.isolated_requests;
+            for client in take_idle(&mut st, |i| i.scope == scope) {
+                // With isolated requests these are sockets of earlier requests: no I/O on them.
+                let polite = !isolated && !client.is_foreign();
+                self.retire(&mut st, client, polite);
             }
         }
         let fresh = self
@@ -714,12 +708,11 @@ impl Pool {
     }
 }
 
-/// Takes the idle connections `pick` selects out of the cache, counted as discarded.
+/// Takes the idle connections `pick` selects out of the cache.
 fn take_idle(st: &mut State, pick: impl Fn(&Idle) -> bool) -> Vec<Client> {
     let (taken, kept): (Vec<Idle>, Vec<Idle>) =
         std::mem::take(&mut st.idle).into_iter().partition(pick);
     st.idle = kept;
-    st.stats.discarded += taken.len() as u64;
     taken.into_iter().map(|i| i.client).collect()
 }
 
