@@ -12,6 +12,7 @@
 //! `SELECT *`), the whole cache is forgotten: that request fails, later ones prepare anew.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use crate::proto::query::Statement;
 
@@ -116,8 +117,7 @@ fn key_of(statement: &Statement) -> String {
     key.push_str(&statement.sql);
     key.push('\0');
     for p in &statement.params {
-        key.push_str(&p.oid.to_string());
-        key.push(',');
+        let _ = write!(key, "{},", p.oid);
     }
     key
 }
