@@ -82,27 +82,17 @@ impl RowSink for PartsSink {
             return;
         }
         let names = column_names(columns);
-        let mut text = String::with_capacity(PART_BYTES + PART_BYTES / 2);
-        text.push('[');
-        let mut converted = Ok(());
-        for row in &rows {
-            if text.len() > 1 {
-                text.push(',');
-            }
-            converted = push_row(&mut text, &names, columns, row, self.array_mode);
-            if converted.is_err() {
-                break;
-            }
-        }
+        let mut parsed = Vec::new();
+        let tail = rows_json(&rows, columns, &names, self.array_mode, &mut parsed);
         drop(rows);
-        text.push(']');
-        match converted.and_then(|()| parse_part(&text)) {
-            Ok(part) => {
+        match tail.and_then(|text| parse_part(&text)) {
+            Ok(last) => {
+                parsed.push(last);
                 let mut parts = self.parts.borrow_mut();
                 if parts.len() <= statement {
                     parts.resize_with(statement + 1, Vec::new);
                 }
-                parts[statement].push(part);
+                parts[statement].extend(parsed);
             }
             Err(e) => *self.error.borrow_mut() = Some(e),
         }
@@ -122,34 +112,14 @@ pub(crate) fn result_to_js(
     earlier: Vec<JsValue>,
 ) -> Result<JsValue> {
     let names = column_names(&result.columns);
-    let keys: usize = if array_mode {
-        0
-    } else {
-        names.iter().map(|n| n.len() + 1).sum()
-    };
-    let per_row = keys + 4 * result.columns.len() + 2;
-    let estimate: usize = result
-        .rows
-        .iter()
-        .map(|r| r.byte_len() + per_row)
-        .sum::<usize>()
-        + 2;
-    let mut rows = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
     let mut parts = earlier;
-    rows.push('[');
-    for row in &result.rows {
-        if rows.len() >= PART_BYTES {
-            rows.push(']');
-            parts.push(parse_part(&rows)?);
-            rows.clear();
-            rows.push('[');
-        }
-        if rows.len() > 1 {
-            rows.push(',');
-        }
-        push_row(&mut rows, &names, &result.columns, row, array_mode)?;
-    }
-    rows.push(']');
+    let rows = rows_json(
+        &result.rows,
+        &result.columns,
+        &names,
+        array_mode,
+        &mut parts,
+    )?;
     let mut json = String::with_capacity(rows.len() + 96 * result.columns.len() + 64);
     json.push('[');
     for (i, c) in result.columns.iter().enumerate() {
@@ -190,6 +160,40 @@ pub(crate) fn result_to_js(
         out.set(i as u32 + 1, part);
     }
     Ok(out.into())
+}
+
+/// `rows` as JSON arrays of about [`PART_BYTES`] of text each: every full one parsed into
+/// `parts`, the last returned as text (`[…]`).
+fn rows_json(
+    rows: &[Row],
+    columns: &[Column],
+    names: &[String],
+    array_mode: bool,
+    parts: &mut Vec<JsValue>,
+) -> Result<String> {
+    let keys: usize = if array_mode {
+        0
+    } else {
+        names.iter().map(|n| n.len() + 1).sum()
+    };
+    let per_row = keys + 4 * columns.len() + 2;
+    let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
+    let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
+    text.push('[');
+    for row in rows {
+        if text.len() >= PART_BYTES {
+            text.push(']');
+            parts.push(parse_part(&text)?);
+            text.clear();
+            text.push('[');
+        }
+        if text.len() > 1 {
+            text.push(',');
+        }
+        push_row(&mut text, names, columns, row, array_mode)?;
+    }
+    text.push(']');
+    Ok(text)
 }
 
 /// The columns' names as JSON strings (object keys).
