@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::*;
 use edgepg::transport::tcp::TokioRuntime;
 use edgepg::transport::{Connector, Transport};
-use edgepg::{Client, ClientOptions, Config, Error, Outcome, PoolOptions};
+use edgepg::{Client, ClientOptions, Config, Error, Outcome};
 use futures_util::future::LocalBoxFuture;
 use scripted_server::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -163,13 +163,7 @@ fn refused_credentials_and_unknown_databases_leave_the_pool_clean() {
         ];
         for (cfg, codes) in cases {
             let what = format!("{}@{}", cfg.user, cfg.display_target());
-            let pool = pool(
-                cfg,
-                PoolOptions {
-                    max: 2,
-                    ..Default::default()
-                },
-            );
+            let pool = pool(cfg, at_most(2));
             for _ in 0..3 {
                 let err = pool.query(sql("SELECT 1")).await.unwrap_err();
                 assert!(codes.contains(&err.code()), "{what}: {err:?}");

@@ -26,16 +26,6 @@ use scripted_server::*;
 /// Tests that measure this process's memory run one at a time.
 static HEAVY: Mutex<()> = Mutex::new(());
 
-fn direct_pool(max: usize) -> Pool {
-    pool(
-        config("EDGEPG_URL_SCRAM"),
-        PoolOptions {
-            max,
-            ..Default::default()
-        },
-    )
-}
-
 fn assert_settled(pool: &Pool, what: &str) {
     let s = pool.stats();
     assert_eq!((s.busy, s.waiting), (0, 0), "{what}: {s:?}");
@@ -47,7 +37,7 @@ fn assert_settled(pool: &Pool, what: &str) {
 #[test]
 fn wrong_parameter_types_are_server_errors_and_the_connection_survives() {
     run(bounded("wrong types", 60, async {
-        let pool = direct_pool(1);
+        let pool = pool(config("EDGEPG_URL_SCRAM"), at_most(1));
         let mut wrong_size = Statement::new("SELECT $1::int4");
         wrong_size.params.push(Param {
             oid: 0,
@@ -121,13 +111,7 @@ fn wrong_parameter_types_are_server_errors_and_the_connection_survives() {
 fn sql_errors_in_every_position_of_a_pipeline() {
     run(bounded("pipeline errors", 90, async {
         for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
-            let pool = pool(
-                config(var),
-                PoolOptions {
-                    max: 1,
-                    ..Default::default()
-                },
-            );
+            let pool = pool(config(var), at_most(1));
             let table = format!(
                 "bad_input_pipeline_{}",
                 var.to_lowercase().replace("edgepg_url_", "")
@@ -464,13 +448,7 @@ fn invalid_utf8_from_the_server_is_an_error_not_a_panic() {
             steps
         })
         .await;
-        let pool = pool(
-            fake.url("sslmode=disable"),
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
+        let pool = pool(fake.url("sslmode=disable"), at_most(1));
         // Conn 0: the rows arrive; decoding the bad value is a decode error.
         let r = pool.query(sql("SELECT bad")).await.unwrap();
         let err = r[0].value(0, 0).unwrap_err();
@@ -512,7 +490,7 @@ fn invalid_utf8_from_the_server_is_an_error_not_a_panic() {
 #[test]
 fn hostile_strings_stay_parameters() {
     run(bounded("hostile parameters", 60, async {
-        let pool = direct_pool(1);
+        let pool = pool(config("EDGEPG_URL_SCRAM"), at_most(1));
         pool.query(sql("CREATE TABLE IF NOT EXISTS bad_input_hostile (v text)"))
             .await
             .unwrap();

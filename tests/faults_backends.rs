@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use edgepg::proto::{Request, Statement};
-use edgepg::{Config, Outcome, PoolOptions};
+use edgepg::{Config, Outcome};
 use futures_util::future::join_all;
 use ledger::*;
 
@@ -28,13 +28,7 @@ fn a_terminated_backend_fails_only_its_caller_and_loses_no_acknowledged_write() 
     let admin = url("EDGEPG_URL_ADMIN");
     fresh_table(&admin, table, Some("edgepg_scram"));
     run(bounded("terminate", 120, async {
-        let pool = pool(
-            tagged(config("EDGEPG_URL_SCRAM"), app),
-            PoolOptions {
-                max: 4,
-                ..Default::default()
-            },
-        );
+        let pool = pool(tagged(config("EDGEPG_URL_SCRAM"), app), at_most(4));
         let ledger = Ledger::new(1);
         // The victim: a long query on its own connection.
         let victim = {
@@ -137,13 +131,7 @@ fn a_pipeline_broken_mid_write_is_not_retried_blindly() {
     let admin = url("EDGEPG_URL_ADMIN");
     fresh_table(&admin, table, Some("edgepg_scram"));
     run(bounded("broken pipeline", 120, async {
-        let pool = pool(
-            config("EDGEPG_URL_SCRAM"),
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
+        let pool = pool(config("EDGEPG_URL_SCRAM"), at_most(1));
         let big = "x".repeat(32 << 20);
         for id in 1..=3i64 {
             // A warm, reused connection: the lease may retry its first request.
@@ -225,13 +213,7 @@ fn a_role_connection_limit_fails_the_extra_connections_cleanly() {
         // Two connections held elsewhere: the pool cannot get any.
         let a = connect(&cfg).await.unwrap();
         let b = connect(&cfg).await.unwrap();
-        let pool = pool(
-            cfg.clone(),
-            PoolOptions {
-                max: 5,
-                ..Default::default()
-            },
-        );
+        let pool = pool(cfg.clone(), at_most(5));
         let err = pool.query(sql("SELECT 1")).await.unwrap_err();
         assert_eq!(err.code(), "53300", "{err:?}");
         assert!(

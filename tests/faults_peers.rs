@@ -166,13 +166,7 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
     run(bounded("stalled peers", 60, async {
         // connect_timeout: accepts, never answers.
         let silent = fake_peer(|_| Peer::Stall).await;
-        let p = pool(
-            silent.config("connect_timeout=0.5"),
-            PoolOptions {
-                max: 2,
-                ..Default::default()
-            },
-        );
+        let p = pool(silent.config("connect_timeout=0.5"), at_most(2));
         let started = Instant::now();
         let err = p.query(sql("SELECT 1")).await.unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
@@ -188,13 +182,7 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
         // query_timeout: connection 0 hangs on its query, the others answer. Two callers at
         // once: exactly one times out, the other is unaffected.
         let hang_first = fake_peer(|n| if n == 0 { Peer::Hang } else { Peer::Serve }).await;
-        let p = pool(
-            hang_first.config("query_timeout=0.5"),
-            PoolOptions {
-                max: 2,
-                ..Default::default()
-            },
-        );
+        let p = pool(hang_first.config("query_timeout=0.5"), at_most(2));
         let started = Instant::now();
         let results = join_all((0..2).map(|_| p.query(sql("SELECT 'v'")))).await;
         let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
@@ -249,13 +237,7 @@ fn a_server_side_idle_session_timeout_is_absorbed_by_the_pool() {
     run(bounded("idle_session_timeout", 30, async {
         let mut cfg = config("EDGEPG_URL_SCRAM");
         cfg.options = Some("-c idle_session_timeout=300".into());
-        let pool = pool(
-            cfg.clone(),
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
+        let pool = pool(cfg.clone(), at_most(1));
         pool.query(sql("SELECT 1")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(900)).await;
         // The server closed the idle session (FATAL 57P05): noticed before anything is
@@ -313,13 +295,7 @@ fn a_dead_connection_that_cannot_be_replaced_fails_cleanly() {
         });
         let cfg =
             Config::parse(&format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable")).unwrap();
-        let p = pool(
-            cfg,
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
+        let p = pool(cfg, at_most(1));
         p.query(sql("SELECT 1")).await.unwrap();
         server.await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -408,13 +384,7 @@ fn a_server_closing_during_the_handshake_is_a_clean_error() {
                 "postgres://u:Handshake-Secret@127.0.0.1:{port}/db?sslmode=disable"
             ))
             .unwrap();
-            let pool = pool(
-                cfg,
-                PoolOptions {
-                    max: 2,
-                    ..Default::default()
-                },
-            );
+            let pool = pool(cfg, at_most(2));
             for _ in 0..3 {
                 let err = pool.query(sql("SELECT 1")).await.unwrap_err();
                 assert!(codes.contains(&err.code()), "{what}: {err:?}");

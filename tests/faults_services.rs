@@ -371,7 +371,7 @@ async fn backend_sigkill_and_crash_recovery() {
         );
     };
     assert_eq!(refusal.code(), "53300", "{refusal:?}");
-    let pool = pool_for(cluster.config(app), 2);
+    let pool = common::pool(cluster.config(app), at_most(2));
     let err = pool.query(sql("SELECT 1")).await.unwrap_err();
     assert_eq!(err.code(), "53300", "{err:?}");
     // "remaining connection slots are reserved for …" (or "too many clients already").
@@ -389,16 +389,6 @@ async fn backend_sigkill_and_crash_recovery() {
     assert_eq!(r[0].value(0, 0).unwrap().to_string(), "back");
     pool.end().await;
     drop(cluster);
-}
-
-fn pool_for(config: Config, max: usize) -> Pool {
-    pool(
-        config,
-        PoolOptions {
-            max,
-            ..Default::default()
-        },
-    )
 }
 
 #[test]

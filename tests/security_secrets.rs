@@ -17,12 +17,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;
 use common::*;
+use edgepg::Config;
 use edgepg::pool::PoolEvent;
 use edgepg::proto::types::Value;
 use edgepg::proto::{Request, Statement};
 use edgepg::transport::Connector;
 use edgepg::transport::websocket_native::WsConnector;
-use edgepg::{Config, PoolOptions};
 use proxy_support::{ProxyProcess, closed_port};
 use tokio::net::TcpListener;
 
@@ -106,13 +106,7 @@ fn passwords_and_urls_never_appear_in_errors_debug_output_or_stats() {
 
         // A pool: its stats, options and events; a client and its learned keys.
         let good = config("EDGEPG_URL_SCRAM");
-        let p = common::pool(
-            good.clone(),
-            PoolOptions {
-                max: 1,
-                ..Default::default()
-            },
-        );
+        let p = common::pool(good.clone(), at_most(1));
         let events = Rc::new(RefCell::new(Vec::<String>::new()));
         {
             let events = events.clone();

@@ -11,11 +11,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use edgepg::proto::types::oid;
-use edgepg::{Config, Pool, PoolOptions};
+use edgepg::{Config, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::pool;
+use crate::common::{at_most, pool};
 use crate::harness;
 
 /// One step of a fake server's script for a connection.
@@ -186,11 +186,5 @@ pub fn text_rows(rows: &[&[u8]], tag: &[u8]) -> Vec<u8> {
 }
 
 pub fn fake_pool(config: Config) -> Pool {
-    pool(
-        config,
-        PoolOptions {
-            max: 2,
-            ..Default::default()
-        },
-    )
+    pool(config, at_most(2))
 }
