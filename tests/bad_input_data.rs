@@ -110,7 +110,7 @@ fn wrong_parameter_types_are_server_errors_and_the_connection_survives() {
 #[test]
 fn sql_errors_in_every_position_of_a_pipeline() {
     run(bounded("pipeline errors", 90, async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let pool = pool(config(var), at_most(1));
             let table = format!(
                 "bad_input_pipeline_{}",
@@ -352,7 +352,7 @@ fn a_row_over_max_message_size_is_a_clean_too_large_error() {
 #[test]
 fn a_result_over_max_result_bytes_fails_and_the_connection_stays_usable() {
     run(bounded("max_result_bytes", 60, async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let pool = pool(
                 config(var),
                 PoolOptions {

@@ -204,7 +204,7 @@ fn startup_parameters_are_sent_in_the_form_the_server_reports() {
     // reported value and re-sends a SET before every transaction when they differ: what edgepg
     // sends must be exactly what Postgres reports back.
     run(async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let c = connect(&config(var)).await.unwrap();
             assert_eq!(c.parameter("DateStyle"), Some("ISO, MDY"), "{var}");
             assert_eq!(c.parameter("client_encoding"), Some("UTF8"), "{var}");

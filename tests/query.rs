@@ -87,7 +87,7 @@ fn error_mid_batch_aborts_the_rest_and_rolls_back() {
 #[test]
 fn independent_pipelined_requests_fail_independently() {
     run(async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let mut c = connect(&config(var)).await.unwrap();
             let answers = c
                 .run_pipeline(vec![sql("SELECT 1"), sql("SELECT nope"), sql("SELECT 3")])
@@ -222,7 +222,7 @@ fn terminated_backend_is_reported_as_closed() {
 #[test]
 fn cancel_request_stops_a_running_statement() {
     run(async {
-        for var in ["EDGEPG_URL_SCRAM", "EDGEPG_URL_BOUNCER"] {
+        for var in DIRECT_AND_BOUNCER {
             let mut c = connect(&config(var)).await.unwrap();
             let token = c
                 .cancel_token()
