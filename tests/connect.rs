@@ -7,7 +7,7 @@ mod services;
 use common::*;
 use edgepg::proto::{AuthKind, TransactionStatus};
 use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
-use edgepg::{Client, ClientOptions, Config, Pool, PoolOptions};
+use edgepg::{Client, ClientOptions, Config, PoolOptions};
 
 #[test]
 fn every_auth_method_connects_directly_and_through_pgbouncer() {
@@ -231,22 +231,16 @@ fn a_pool_follows_the_server_when_its_auth_method_changes() {
     ))
     .unwrap();
     run(async {
-        let pool = Pool::new(
+        let pool = pool(
             config,
             PoolOptions {
                 max: 1,
                 idle_timeout: std::time::Duration::from_millis(100),
                 ..Default::default()
             },
-            std::rc::Rc::new(TcpConnector),
-            TokioRuntime::shared(),
         );
         let idle_out = || tokio::time::sleep(std::time::Duration::from_millis(400));
-        let one = |pool: &Pool| {
-            let pool = pool.clone();
-            async move { pool.query(sql("SELECT 1")).await }
-        };
-        one(&pool).await.expect("trust");
+        pool.query(sql("SELECT 1")).await.expect("trust");
         // Learned: trust. Now SCRAM; the next connection pipelines its query after the
         // StartupMessage and the server refuses it (08P01).
         cluster.set_hba("host all hinted 127.0.0.1/32 scram-sha-256");
@@ -262,10 +256,10 @@ fn a_pool_follows_the_server_when_its_auth_method_changes() {
         cluster.admin("SET password_encryption = 'md5'; ALTER ROLE hinted PASSWORD 'hinted_pw'");
         cluster.set_hba("host all hinted 127.0.0.1/32 md5");
         idle_out().await;
-        one(&pool).await.expect("a query");
+        pool.query(sql("SELECT 1")).await.expect("a query");
         // And the pool keeps working with what it learned anew.
         idle_out().await;
-        one(&pool).await.expect("md5, learned");
+        pool.query(sql("SELECT 1")).await.expect("md5, learned");
         let stats = pool.stats();
         assert_eq!(stats.timeouts, 0);
         assert!(stats.created >= 5, "{stats:?}");
