@@ -42,20 +42,7 @@ fn a_terminated_backend_fails_only_its_caller_and_loses_no_acknowledged_write() 
         let writers = start_writers(&pool, table, &ledger, 3, Duration::from_millis(2));
         tokio::time::sleep(Duration::from_millis(500)).await;
         let killed_at = Instant::now();
-        let killed = tokio::task::spawn_blocking({
-            let admin = admin.clone();
-            move || {
-                psql_at(
-                    &admin,
-                    &format!(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                         WHERE application_name = '{app}' AND query = 'SELECT pg_sleep(30)'"
-                    ),
-                )
-            }
-        })
-        .await
-        .unwrap();
+        let killed = terminate(app, " AND query = 'SELECT pg_sleep(30)'").await;
         assert_eq!(killed, "1");
         let (result, took) = victim.await.unwrap();
         let err = result.unwrap_err();
@@ -88,20 +75,7 @@ fn a_terminated_backend_fails_only_its_caller_and_loses_no_acknowledged_write() 
 
         // Now every backend of the pool, three times, under load.
         for _ in 0..3 {
-            tokio::task::spawn_blocking({
-                let admin = admin.clone();
-                move || {
-                    psql_at(
-                        &admin,
-                        &format!(
-                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                             WHERE application_name = '{app}'"
-                        ),
-                    )
-                }
-            })
-            .await
-            .unwrap();
+            terminate(app, "").await;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let healed = Instant::now();
@@ -117,6 +91,18 @@ fn a_terminated_backend_fails_only_its_caller_and_loses_no_acknowledged_write() 
         pool.end().await;
         verify("terminate", &ledger, &table_counts(&admin, table));
     }));
+}
+
+/// Terminates the server backends of `app` that also meet `and_where` (" AND …", or ""), as
+/// the admin, off the runtime's thread (psql blocks); returns how many.
+async fn terminate(app: &str, and_where: &str) -> String {
+    let query = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = '{app}'{and_where}"
+    );
+    tokio::task::spawn_blocking(move || psql(&query))
+        .await
+        .unwrap()
 }
 
 // ---- a pipeline broken mid-write ----
