@@ -7,14 +7,18 @@
 //! panic, and the pool's slots come back.
 
 mod common;
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod harness;
+#[path = "common/scripted_server.rs"]
+mod scripted_server;
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use edgepg::{Config, Outcome, PoolOptions};
 use futures_util::future::join_all;
+use scripted_server::{Fake, Step, msg, text_rows};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -29,144 +33,43 @@ async fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 // ---- stalled peers ----
 
-/// A fake server: connection `n` either stalls at once (`Stall`), completes a trust handshake
-/// and then stalls on the first query (`Hang`), or answers every query with one row (`Serve`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Peer {
-    Stall,
-    Hang,
-    Serve,
+/// A fake peer's script: accept, never answer.
+fn stall() -> Vec<Step> {
+    vec![Step::Stall]
 }
 
-struct FakePeer {
-    port: u16,
-    received: Rc<RefCell<Vec<Vec<u8>>>>,
-    task: tokio::task::JoinHandle<()>,
+/// A fake peer's script: a trust handshake, then stall on the first query.
+fn hang() -> Vec<Step> {
+    vec![
+        Step::Startup(b'N'),
+        Step::Send(harness::after_auth()),
+        Step::Stall,
+    ]
 }
 
-impl Drop for FakePeer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// A fake peer's script: a trust handshake, then [`one_row`] for every query.
+fn serve() -> Vec<Step> {
+    vec![
+        Step::Startup(b'N'),
+        Step::Send(harness::after_auth()),
+        Step::AnswerEachSync(one_row()),
+    ]
 }
 
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![tag];
-    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-    m.extend_from_slice(body);
-    m
-}
-
-fn trust_handshake() -> Vec<u8> {
-    let mut v = msg(b'R', &0i32.to_be_bytes());
-    v.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
-    v.extend(msg(b'Z', b"I"));
-    v
-}
-
+/// An extended query's answer: one text row, `ok`.
 fn one_row() -> Vec<u8> {
-    let mut v = msg(b'1', &[]);
-    v.extend(msg(b'2', &[]));
-    let mut rd = 1u16.to_be_bytes().to_vec();
-    rd.extend(b"v\0");
-    rd.extend(0u32.to_be_bytes());
-    rd.extend(0i16.to_be_bytes());
-    rd.extend(25u32.to_be_bytes());
-    rd.extend((-1i16).to_be_bytes());
-    rd.extend((-1i32).to_be_bytes());
-    rd.extend(0i16.to_be_bytes());
-    v.extend(msg(b'T', &rd));
-    v.extend(msg(b'D', &[0, 1, 0, 0, 0, 2, b'o', b'k']));
-    v.extend(msg(b'C', b"SELECT 1\0"));
-    v.extend(msg(b'Z', b"I"));
-    v
-}
-
-async fn fake_peer(behaviour: impl Fn(usize) -> Peer + 'static) -> FakePeer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Rc::new(RefCell::new(Vec::new()));
-    let log = received.clone();
-    let task = tokio::task::spawn_local(async move {
-        let mut n = 0;
-        while let Ok((mut s, _)) = listener.accept().await {
-            let peer = behaviour(n);
-            log.borrow_mut().push(Vec::new());
-            let log = log.clone();
-            let i = n;
-            n += 1;
-            tokio::task::spawn_local(async move {
-                let mut buf = [0u8; 8192];
-                let mut answered_startup = false;
-                let mut pending = Vec::new();
-                loop {
-                    let k = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => {
-                            std::future::pending::<()>().await;
-                            return;
-                        }
-                        Ok(k) => k,
-                    };
-                    log.borrow_mut()[i].extend_from_slice(&buf[..k]);
-                    pending.extend_from_slice(&buf[..k]);
-                    if peer == Peer::Stall {
-                        continue;
-                    }
-                    if !answered_startup {
-                        if pending.len() < 4 {
-                            continue;
-                        }
-                        let len =
-                            u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]])
-                                as usize;
-                        if pending.len() < len {
-                            continue;
-                        }
-                        pending.drain(..len);
-                        answered_startup = true;
-                        let _ = s.write_all(&trust_handshake()).await;
-                    }
-                    // Answer each Sync.
-                    while pending.len() >= 5 {
-                        let len =
-                            u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]])
-                                as usize;
-                        if pending.len() < len + 1 {
-                            break;
-                        }
-                        let tag = pending[0];
-                        pending.drain(..len + 1);
-                        if tag == b'S' && peer == Peer::Serve {
-                            let _ = s.write_all(&one_row()).await;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    FakePeer {
-        port,
-        received,
-        task,
-    }
-}
-
-impl FakePeer {
-    fn config(&self, query: &str) -> Config {
-        Config::parse(&format!(
-            "postgres://fake@127.0.0.1:{}/db?sslmode=disable&{query}",
-            self.port
-        ))
-        .unwrap()
-    }
+    text_rows(&[b"ok"], b"SELECT 1")
 }
 
 #[test]
 fn stalled_peers_hit_connect_query_and_idle_timeouts() {
     run(bounded("stalled peers", 60, async {
         // connect_timeout: accepts, never answers.
-        let silent = fake_peer(|_| Peer::Stall).await;
-        let p = pool(silent.config("connect_timeout=0.5"), at_most(2));
+        let silent = Fake::start(|_| stall()).await;
+        let p = pool(
+            silent.url("sslmode=disable&connect_timeout=0.5"),
+            at_most(2),
+        );
         let started = Instant::now();
         let err = p.query(sql("SELECT 1")).await.unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
@@ -181,8 +84,11 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
 
         // query_timeout: connection 0 hangs on its query, the others answer. Two callers at
         // once: exactly one times out, the other is unaffected.
-        let hang_first = fake_peer(|n| if n == 0 { Peer::Hang } else { Peer::Serve }).await;
-        let p = pool(hang_first.config("query_timeout=0.5"), at_most(2));
+        let hang_first = Fake::start(|n| if n == 0 { hang() } else { serve() }).await;
+        let p = pool(
+            hang_first.url("sslmode=disable&query_timeout=0.5"),
+            at_most(2),
+        );
         let started = Instant::now();
         let results = join_all((0..2).map(|_| p.query(sql("SELECT 'v'")))).await;
         let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
@@ -207,9 +113,9 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
 
         // idle_timeout: a connection to a peer that answered once and went quiet is retired
         // politely (Terminate) without anyone waiting on it.
-        let quiet = fake_peer(|_| Peer::Serve).await;
+        let quiet = Fake::start(|_| serve()).await;
         let p = pool(
-            quiet.config(""),
+            quiet.url("sslmode=disable"),
             PoolOptions {
                 max: 2,
                 idle_timeout: Duration::from_millis(300),
@@ -225,7 +131,7 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
         .await;
         assert_eq!(p.stats().discarded, 1);
         eventually("Terminate reached the peer", 5, || {
-            quiet.received.borrow()[0].ends_with(&[b'X', 0, 0, 0, 4])
+            quiet.received_by(0).ends_with(&[b'X', 0, 0, 0, 4])
         })
         .await;
         p.end().await;
@@ -282,7 +188,7 @@ fn a_dead_connection_that_cannot_be_replaced_fails_cleanly() {
                     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
                     if buf.len() >= len {
                         buf.drain(..len);
-                        s.write_all(&trust_handshake()).await.unwrap();
+                        s.write_all(&harness::after_auth()).await.unwrap();
                         answered = 1;
                     }
                 }

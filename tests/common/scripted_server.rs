@@ -1,7 +1,7 @@
-//! A scripted fake Postgres server on 127.0.0.1 for the bad-input tests: each connection
-//! follows a list of `Step`s (answer the startup, wait for a message, send bytes, stall) and
-//! everything it receives is recorded; plus builders for the backend messages it sends (the
-//! security tests' fake SCRAM servers use these too).
+//! A scripted fake Postgres server on 127.0.0.1 for the bad-input and stalled-peer tests: each
+//! connection follows a list of `Step`s (answer the startup, wait for a message, send bytes,
+//! stall, answer every Sync) and everything it receives is recorded; plus builders for the
+//! backend messages it sends (the security tests' fake SCRAM servers use these too).
 //!
 //! Included with `#[path = "common/scripted_server.rs"] mod scripted_server;` by a test crate
 //! that declares `mod common;` and the fuzz harness as `mod harness;` (its message encoders).
@@ -29,6 +29,8 @@ pub enum Step {
     Send(Vec<u8>),
     /// Holds the socket open, reading and recording whatever arrives.
     Stall,
+    /// Answers every Sync with these bytes until the client hangs up.
+    AnswerEachSync(Vec<u8>),
 }
 
 /// A fake Postgres server on 127.0.0.1: each accepted connection runs `script(n)` (n counts
@@ -68,6 +70,11 @@ impl Fake {
             self.port
         ))
         .unwrap()
+    }
+
+    /// Everything connection `n` sent.
+    pub fn received_by(&self, n: usize) -> Vec<u8> {
+        self.received.borrow()[n].clone()
     }
 
     /// Everything every connection sent, concatenated.
@@ -124,23 +131,14 @@ async fn serve(mut s: TcpStream, steps: Vec<Step>, log: Rc<RefCell<Vec<Vec<u8>>>
                 break;
             },
             Step::Until(tag) => loop {
-                let mut found = false;
-                while buf.len() >= 5 {
-                    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-                    if buf.len() < len + 1 {
-                        break;
+                match take_message(&mut buf) {
+                    Some(t) if t == tag => break,
+                    Some(_) => {}
+                    None => {
+                        if !read_more(&mut s, &mut buf, &log, n).await {
+                            return;
+                        }
                     }
-                    found = buf[0] == tag;
-                    buf.drain(..len + 1);
-                    if found {
-                        break;
-                    }
-                }
-                if found {
-                    break;
-                }
-                if !read_more(&mut s, &mut buf, &log, n).await {
-                    return;
                 }
             },
             Step::Send(bytes) => {
@@ -153,8 +151,37 @@ async fn serve(mut s: TcpStream, steps: Vec<Step>, log: Rc<RefCell<Vec<Vec<u8>>>
                 // Keep the socket until the test ends.
                 std::future::pending::<()>().await;
             }
+            Step::AnswerEachSync(answer) => loop {
+                match take_message(&mut buf) {
+                    Some(b'S') => {
+                        if s.write_all(&answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        if !read_more(&mut s, &mut buf, &log, n).await {
+                            return;
+                        }
+                    }
+                }
+            },
         }
     }
+}
+
+/// Removes the first complete (tagged) client message from `buf` and returns its tag.
+fn take_message(buf: &mut Vec<u8>) -> Option<u8> {
+    if buf.len() < 5 {
+        return None;
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if buf.len() < len + 1 {
+        return None;
+    }
+    let tag = buf[0];
+    buf.drain(..len + 1);
+    Some(tag)
 }
 
 pub fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
