@@ -30,23 +30,11 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 # ---------------------------------------------------------------------------------------
 # 1. js/dist, rebuilt only when stale (same rule and lock as scripts/test-js.sh)
 # ---------------------------------------------------------------------------------------
-# dist_stale (shared with the test scripts): js/dist missing or older than anything the
-# build reads.
 source "$root/scripts/lib/js-dist.sh"
 
-if dist_stale; then
-  exec 8>/tmp/edgepg-js-build.lock
-  log "waiting for the js build lock (another build may be running)"
-  flock 8
-  if dist_stale; then
-    log "building the package (js/build.sh; cargo waits for its own lock if someone else builds)"
-    if ! bash "$js/build.sh"; then
-      [[ -f "$js/dist/node.js" && -f "$js/dist/wasm/edgepg_bg.wasm" ]] || die "js/build.sh failed and there is no js/dist to fall back on"
-      log "WARNING: js/build.sh failed (a source file mid-edit?); benchmarking the existing js/dist"
-    fi
-  fi
-  flock -u 8
-  exec 8>&-
+if ! build_js_if_stale; then
+  [[ -f "$js/dist/node.js" && -f "$js/dist/wasm/edgepg_bg.wasm" ]] || die "js/build.sh failed and there is no js/dist to fall back on"
+  log "WARNING: js/build.sh failed (a source file mid-edit?); benchmarking the existing js/dist"
 fi
 
 # ---------------------------------------------------------------------------------------

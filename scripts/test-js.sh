@@ -32,9 +32,6 @@ case "$work" in /*) ;; *) die "EDGEPG_JS_TEST_DIR must be an absolute path" ;; e
 # ---------------------------------------------------------------------------------------
 # 1. build js/dist when missing or stale
 # ---------------------------------------------------------------------------------------
-# dist/core.js is written by tsc in the middle of js/build.sh: anything the build reads that
-# is newer than it means a rebuild. src/bin holds native binaries only (never in the wasm);
-# js/src/wasm is the build's own output.
 # shellcheck source=lib/js-dist.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/js-dist.sh"
 

@@ -5,10 +5,12 @@
 # rebuild. src/bin holds native binaries only (never in the wasm); js/src/wasm is the build's own
 # output. Builds take /tmp/edgepg-js-build.lock (two would delete each other's pkg/ and dist/).
 _js_dist_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# What js/dist must hold (the package's entries and its wasm).
+_js_dist_files=(core.js node.js edge.js browser.js workerd.js wasm/edgepg.js wasm/edgepg_bg.wasm)
 
 dist_stale() {
   local root="$_js_dist_root" js="$_js_dist_root/js" f newer
-  for f in core.js node.js edge.js browser.js workerd.js wasm/edgepg.js wasm/edgepg_bg.wasm; do
+  for f in "${_js_dist_files[@]}"; do
     [[ -f "$js/dist/$f" ]] || { printf '[js] js/dist/%s is missing\n' "$f" >&2; return 0; }
   done
   newer="$(find "$root/src" "$js/src" "$root/Cargo.toml" "$root/Cargo.lock" "$js/build.sh" "$js/tsconfig.json" \
@@ -22,17 +24,19 @@ dist_stale() {
 }
 
 # build_js_if_stale: runs js/build.sh when dist_stale, one build at a time on this machine (two
-# would delete each other's pkg/ and dist/).
+# would delete each other's pkg/ and dist/); returns the build's status.
 build_js_if_stale() {
+  local rc=0
   dist_stale || return 0
   exec 8>/tmp/edgepg-js-build.lock
   flock 8
   if dist_stale; then
     printf '[js] building the package (js/build.sh)\n' >&2
-    bash "$_js_dist_root/js/build.sh"
+    bash "$_js_dist_root/js/build.sh" || rc=$?
   fi
   flock -u 8
   exec 8>&-
+  return "$rc"
 }
 
 # pack_js DIR: `npm pack` js/ into DIR and print the tarball's path, after checking it holds
@@ -43,17 +47,18 @@ pack_js() {
     || { printf '[js] ERROR: npm pack failed\n' >&2; return 1; }
   tarball="$(ls "$1"/*.tgz)"
   listing="$(tar -tzf "$tarball")"
-  for f in dist/node.js dist/core.js dist/edge.js dist/browser.js dist/workerd.js dist/wasm/edgepg.js dist/wasm/edgepg_bg.wasm; do
-    if ! grep -qx "package/$f" <<<"$listing"; then
-      printf '[js] ERROR: the packed tarball lacks %s (was js/dist being rebuilt meanwhile? run again)\n' "$f" >&2
+  for f in "${_js_dist_files[@]}"; do
+    if ! grep -qx "package/dist/$f" <<<"$listing"; then
+      printf '[js] ERROR: the packed tarball lacks dist/%s (was js/dist being rebuilt meanwhile? run again)\n' "$f" >&2
       return 1
     fi
   done
   printf '%s\n' "$tarball"
 }
 
-# install_packed DIR NAME DEPS_JSON: the package as users get it. pack_js, then (re)install the tarball plus DEPS_JSON ({"name": "version"}, registry packages) into the
-# throwaway project DIR (package.json name NAME, type module) when the tarball, the
+# install_packed DIR NAME DEPS_JSON: the package as users get it. pack_js, then (re)install
+# the tarball plus DEPS_JSON ({"name": "version"}, registry packages) into the throwaway
+# project DIR (package.json name NAME, type module) when the tarball, the
 # dependencies or Node's major version changed since the last install.
 install_packed() {
   local dir="$1" name="$2" deps="$3" pack tarball hash stamp node_major
