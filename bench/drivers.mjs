@@ -37,8 +37,11 @@ export const FLOORS = [
   { id: 'wire-ws', label: 'wire floor (WebSocket, no driver)', ws: true, floor: true },
 ];
 
+/** Everything the runner can start: the drivers, then the floors. */
+export const ALL_DRIVERS = [...DRIVERS, ...FLOORS];
+
 export const driverById = (id) => {
-  const d = [...DRIVERS, ...FLOORS].find((x) => x.id === id);
+  const d = ALL_DRIVERS.find((x) => x.id === id);
   if (!d) throw new Error(`unknown driver ${id}`);
   return d;
 };

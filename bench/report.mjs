@@ -8,12 +8,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { DRIVERS, FLOORS } from './drivers.mjs';
+import { ALL_DRIVERS, DRIVERS } from './drivers.mjs';
 import { median, spread } from './stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The line of the benchmarked wasm-bindgen glue that contains `text` (profiles name lines). */
+/**
+ * The line profiles give the glue function whose body contains `text`, in the benchmarked
+ * wasm-bindgen glue: profile.mjs names a function by its 1-based start line, which for a
+ * one-line-header function is the 0-based index of the body line found here.
+ */
 function glueLine(text) {
   try {
     const lines = readFileSync(join(here, 'node_modules', 'edgepg', 'dist', 'wasm', 'edgepg.js'), 'utf8').split('\n');
@@ -23,7 +27,7 @@ function glueLine(text) {
     return 'none';
   }
 }
-const label = (id) => [...DRIVERS, ...FLOORS].find((d) => d.id === id)?.label ?? id;
+const label = (id) => ALL_DRIVERS.find((d) => d.id === id)?.label ?? id;
 const TCP_PEERS = ['pg', 'postgres'];
 const TARGETS = ['direct', 'bouncer'];
 const TARGET_LABEL = { direct: 'direct Postgres', bouncer: 'PgBouncer (transaction mode)' };
@@ -155,6 +159,8 @@ function rtOf(perRound, rtt) {
 
 export function evaluateTargets(results, agg) {
   const m = (d, t) => agg.main[`${d}|${t}`];
+  // A profiled warm-latency run: longer than the measured one, with its warm-up.
+  const warmJob = (driver) => ({ kind: 'main', driver, target: 'direct', steps: ['warm'], iterations: 5000, warmup: results.config.warmup });
   const targets = [];
   const profilesWanted = [];
   const add = (t) => targets.push(t);
@@ -178,8 +184,8 @@ export function evaluateTargets(results, agg) {
       by: met ? '' : worst(cells, (c) => c.ratio / 0.8, 'p50 over the target'),
     });
     if (cells.length && !met) {
-      profilesWanted.push({ name: 'warm-edgepg-ws', why: 'ws-warm', job: { kind: 'main', driver: 'edgepg-ws', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
-      profilesWanted.push({ name: 'warm-neon-nocoalesce', why: 'ws-warm (peer, for comparison)', job: { kind: 'main', driver: 'neon-nocoalesce', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
+      profilesWanted.push({ name: 'warm-edgepg-ws', why: 'ws-warm', job: warmJob('edgepg-ws') });
+      profilesWanted.push({ name: 'warm-neon-nocoalesce', why: 'ws-warm (peer, for comparison)', job: warmJob('neon-nocoalesce') });
     }
   }
   // 2. warm p50 over TCP ≤ best of pg / postgres.js
@@ -188,9 +194,8 @@ export function evaluateTargets(results, agg) {
     for (const t of TARGETS) {
       for (const q of ['select1', 'param']) {
         const e = m('edgepg-tcp', t)?.[q].p50.med;
-        const peers = TCP_PEERS.map((p) => ({ p, v: m(p, t)?.[q].p50.med })).filter((x) => Number.isFinite(x.v));
-        if (!Number.isFinite(e) || !peers.length) continue;
-        const best = peers.reduce((a, b) => (b.v < a.v ? b : a));
+        const best = bestPeer(agg, t, q, TCP_PEERS);
+        if (!Number.isFinite(e) || !best) continue;
         cells.push({ t, q, e, best, ratio: e / best.v });
       }
     }
@@ -203,9 +208,9 @@ export function evaluateTargets(results, agg) {
       by: met ? '' : worst(cells, (c) => c.ratio, 'p50 over the best peer'),
     });
     if (cells.length && !met) {
-      const bestPeer = mostCommon(cells.map((c) => c.best.p));
-      profilesWanted.push({ name: 'warm-edgepg-tcp', why: 'tcp-warm', job: { kind: 'main', driver: 'edgepg-tcp', target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
-      profilesWanted.push({ name: `warm-${bestPeer}`, why: 'tcp-warm (best peer, for comparison)', job: { kind: 'main', driver: bestPeer, target: 'direct', steps: ['warm'], iterations: 5000, warmup: 2000 } });
+      const peerId = mostCommon(cells.map((c) => c.best.p));
+      profilesWanted.push({ name: 'warm-edgepg-tcp', why: 'tcp-warm', job: warmJob('edgepg-tcp') });
+      profilesWanted.push({ name: `warm-${peerId}`, why: 'tcp-warm (best peer, for comparison)', job: warmJob(peerId) });
     }
   }
   // 3. cold connect + SCRAM + first query in 2 round trips after the socket opens, once known
@@ -374,11 +379,16 @@ function ratioLine(agg, target, edgepg, peers, get, digits = 1, unit = 'ms') {
 }
 const WS_PEERS = ['neon', 'neon-nocoalesce'];
 
+/** The peer with the lowest p50 for query `q` on `target`: `{ p, v }`, or undefined. */
+function bestPeer(agg, target, q, peers) {
+  const vals = peers.map((p) => ({ p, v: agg.main[`${p}|${target}`]?.[q].p50.med })).filter((x) => Number.isFinite(x.v));
+  return vals.length ? vals.reduce((a, b) => (b.v < a.v ? b : a)) : undefined;
+}
+
 function bestPeerRatio(agg, target, q, edgepg, peers) {
   const e = agg.main[`${edgepg}|${target}`]?.[q].p50.med;
-  const vals = peers.map((p) => ({ p, v: agg.main[`${p}|${target}`]?.[q].p50.med })).filter((x) => Number.isFinite(x.v));
-  if (!Number.isFinite(e) || !vals.length) return '–';
-  const best = vals.reduce((a, b) => (b.v < a.v ? b : a));
+  const best = bestPeer(agg, target, q, peers);
+  if (!Number.isFinite(e) || !best) return '–';
   return `${fmt(e / best.v, 2)}× ${label(best.p)}`;
 }
 
@@ -422,9 +432,8 @@ function floorReading(id, agg) {
     for (const q of ['select1', 'param']) {
       const f = agg.main[`${floorId}|${t}`]?.[q].p50.med;
       const e = agg.main[`${ws ? 'edgepg-ws' : 'edgepg-tcp'}|${t}`]?.[q].p50.med;
-      const peers = (ws ? ['neon-nocoalesce'] : TCP_PEERS).map((p) => ({ p, v: agg.main[`${p}|${t}`]?.[q].p50.med })).filter((x) => Number.isFinite(x.v));
-      if (![f, e].every(Number.isFinite) || !peers.length) continue;
-      const best = peers.reduce((a, b) => (b.v < a.v ? b : a));
+      const best = bestPeer(agg, t, q, ws ? ['neon-nocoalesce'] : TCP_PEERS);
+      if (![f, e].every(Number.isFinite) || !best) continue;
       const goal = ws ? 0.8 * best.v : best.v;
       cells.push(`${t} ${q === 'select1' ? 'SELECT 1' : 'param'}: floor ${us(f)} µs; above it edgepg ${us(e - f)} µs, ${label(best.p)} ${us(best.v - f)} µs; ` +
         `the target (${us(goal)} µs) leaves ${goal <= f ? '**no room**: it is at or below the floor' : `${us(goal - f)} µs above the floor`}`);
@@ -561,7 +570,7 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   for (const t of TARGETS) {
     p(`**${TARGET_LABEL[t]}**`);
     p();
-    const rows = [...DRIVERS, ...FLOORS].map((d) => {
+    const rows = ALL_DRIVERS.map((d) => {
       const e = agg.main[`${d.id}|${t}`];
       if (!e) return [d.label, '–', '–', '–', '–'];
       return [d.label, sp(e.select1.p50, 3), sp(e.select1.p99, 3), sp(e.param.p50, 3), sp(e.param.p99, 3)];

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { bundleSizes } from './bundle.mjs';
-import { DRIVERS, FLOORS } from './drivers.mjs';
+import { ALL_DRIVERS, DRIVERS } from './drivers.mjs';
 import { summarizeProfile } from './profile.mjs';
 import { writeReport } from './report.mjs';
 import { setup } from './setup.mjs';
@@ -179,7 +179,7 @@ results.decode = [];
 if (want('main')) {
   for (let r = 0; r < ROUNDS; r++) {
     const t0 = performance.now();
-    for (const d of rotate([...DRIVERS, ...FLOORS], r).filter((x) => !onlyDrivers || onlyDrivers.includes(x.id))) {
+    for (const d of rotate(ALL_DRIVERS, r).filter((x) => !onlyDrivers || onlyDrivers.includes(x.id))) {
       for (const target of r % 2 ? [...onlyTargets].reverse() : onlyTargets) {
         const job = {
           kind: 'main',

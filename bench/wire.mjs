@@ -49,7 +49,7 @@ export async function openWire(ep, ws) {
   await conn.startup(user, password, database);
   const named = !ep.bouncer;
   if (named) await conn.request(Buffer.concat([msg('P', cstr('floor'), cstr(PARAM_SQL), int16(0)), msg('S')]));
-  const select1 = Buffer.concat([msg('Q', cstr('SELECT 1 AS x'))]);
+  const select1 = msg('Q', cstr('SELECT 1 AS x'));
   const head = named ? Buffer.alloc(0) : msg('P', cstr(''), cstr(PARAM_SQL), int16(0));
   const tail = Buffer.concat([msg('E', cstr(''), int32(0)), msg('S')]);
   const statement = cstr(named ? 'floor' : '');
