@@ -1,4 +1,4 @@
-/** Turns the wasm's bulk result (one JSON text + column kinds) into rows. */
+/** Turns the wasm's bulk result (a fields line and the JSON of the rest, or `[text, …parts]`) into rows. */
 
 import type { Field, QueryResult } from './types.js';
 
