@@ -93,8 +93,10 @@ fn wrong_parameter_types_are_server_errors_and_the_connection_survives() {
             assert!(err.as_db_error().is_some(), "{what}");
             assert!(!err.is_closed(), "{what}: {err:?}");
             // The same connection answers the next query.
-            let r = pool.query(sql("SELECT 'still fine'")).await.unwrap();
-            assert_eq!(r[0].value(0, 0).unwrap().to_string(), "still fine");
+            assert_eq!(
+                pool_scalar(&pool, "SELECT 'still fine'").await,
+                "still fine"
+            );
         }
         // Encoding errors never reach the server.
         let err = pool.query(sql("SELECT 'a\0b'")).await.unwrap_err();
@@ -296,8 +298,7 @@ fn a_100_mib_row_is_read_with_sane_memory_and_the_connection_stays_usable() {
             "peak grew by {growth_mib} MiB for a 100 MiB row"
         );
         // The same connection goes on.
-        let r = pool.query(sql("SELECT 'after'")).await.unwrap();
-        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "after");
+        assert_eq!(pool_scalar(&pool, "SELECT 'after'").await, "after");
         let s = pool.stats();
         assert_eq!((s.created, s.discarded), (1, 0), "{s:?}");
         assert_settled(&pool, "100 MiB row");
@@ -339,8 +340,7 @@ fn a_row_over_max_message_size_is_a_clean_too_large_error() {
             assert!(grew < 64, "RSS grew by {grew} MiB for a refused message");
             // The connection is gone (its stream is mid-message); the pool replaces it.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let r = pool.query(sql("SELECT 'next'")).await.unwrap();
-            assert_eq!(r[0].value(0, 0).unwrap().to_string(), "next");
+            assert_eq!(pool_scalar(&pool, "SELECT 'next'").await, "next");
             let s = pool.stats();
             assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
             assert_settled(&pool, "too large");
@@ -456,8 +456,7 @@ fn invalid_utf8_from_the_server_is_an_error_not_a_panic() {
         assert!(r[0].value(1, 0).is_err());
         assert!(r[0].decoded().is_err());
         // The connection is fine and reused.
-        let r = pool.query(sql("SELECT good")).await.unwrap();
-        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "ok");
+        assert_eq!(pool_scalar(&pool, "SELECT good").await, "ok");
         assert_eq!(pool.stats().created, 1);
         // Drop conn 0 so the next queries get connections 1.. in order.
         pool.end().await;
@@ -476,8 +475,7 @@ fn invalid_utf8_from_the_server_is_an_error_not_a_panic() {
         let err = pool.query(sql("SELECT x")).await.unwrap_err();
         assert_eq!(err.code(), "22000", "{err:?}");
         assert_eq!(err.message(), "bad \u{fffd} byte");
-        let r = pool.query(sql("SELECT good")).await.unwrap();
-        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "ok");
+        assert_eq!(pool_scalar(&pool, "SELECT good").await, "ok");
         let s = pool.stats();
         assert_eq!(s.discarded, 3, "{s:?}");
         assert_settled(&pool, "invalid utf8");

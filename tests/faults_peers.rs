@@ -107,8 +107,7 @@ fn stalled_peers_hit_connect_query_and_idle_timeouts() {
         assert_eq!(s.discarded, 1, "{s:?}");
         assert_eq!((s.busy, s.waiting), (0, 0), "{s:?}");
         // The next query runs on the healthy connection.
-        let r = p.query(sql("SELECT 'v'")).await.unwrap();
-        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "ok");
+        assert_eq!(pool_scalar(&p, "SELECT 'v'").await, "ok");
         p.end().await;
 
         // idle_timeout: a connection to a peer that answered once and went quiet is retired
@@ -148,8 +147,7 @@ fn a_server_side_idle_session_timeout_is_absorbed_by_the_pool() {
         tokio::time::sleep(Duration::from_millis(900)).await;
         // The server closed the idle session (FATAL 57P05): noticed before anything is
         // written, replaced, the caller sees nothing.
-        let r = pool.query(sql("SELECT 'fresh'")).await.unwrap();
-        assert_eq!(r[0].value(0, 0).unwrap().to_string(), "fresh");
+        assert_eq!(pool_scalar(&pool, "SELECT 'fresh'").await, "fresh");
         let s = pool.stats();
         assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
         pool.end().await;

@@ -385,8 +385,7 @@ async fn backend_sigkill_and_crash_recovery() {
         c.close().await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = pool.query(sql("SELECT 'back'")).await.unwrap();
-    assert_eq!(r[0].value(0, 0).unwrap().to_string(), "back");
+    assert_eq!(pool_scalar(&pool, "SELECT 'back'").await, "back");
     pool.end().await;
     drop(cluster);
 }
