@@ -110,9 +110,9 @@ fn passwords_and_urls_never_appear_in_errors_debug_output_or_stats() {
         let events = Rc::new(RefCell::new(Vec::<String>::new()));
         {
             let events = events.clone();
-            p.set_listener(Some(Rc::new(move |e: &PoolEvent| {
+            p.add_listener(Rc::new(move |e: &PoolEvent| {
                 events.borrow_mut().push(format!("{e:?}"));
-            })));
+            }));
         }
         let r = p.query(sql("SELECT pg_backend_pid()")).await.unwrap();
         let pid = r[0].value(0, 0).unwrap().to_string();

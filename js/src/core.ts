@@ -20,7 +20,8 @@ interface WasmPoolLike {
   idleTimeoutMs(): number;
   end(): Promise<void>;
   endScope(scope: number): Promise<void>;
-  setListener(listener: ((name: string, detail?: string) => void) | undefined): void;
+  addListener(listener: (name: string, detail?: string) => void): number;
+  removeListener(id: number): void;
   idle(): Promise<void>;
 }
 interface WasmTransactionLike {
@@ -136,7 +137,8 @@ export class Pool {
   #loading: Promise<WasmPoolLike> | undefined;
   #forget: () => void;
   #listeners = new Map<PoolEventName, Set<(detail?: unknown) => void>>();
-  #listening = false;
+  /** The id of this pool's listener in the wasm pool (which other handles may share). */
+  #listenerId: number | undefined;
 
   /** Effective options, in the shape `attachDatabasePool` (`@vercel/functions`) reads. */
   readonly options: { max: number; idleTimeoutMillis: number };
@@ -149,7 +151,7 @@ export class Pool {
     this.options = { max: options.max ?? 5, idleTimeoutMillis: options.idleTimeoutMs ?? 30_000 };
     const loaded = binding.load();
     // Where the wasm loads synchronously (Node, Workers), a malformed URL throws right here.
-    if (!(loaded instanceof Promise)) this.#inner = this.#create(loaded);
+    if (!(loaded instanceof Promise)) this.#create(loaded);
   }
 
   /** Tagged template: `await db.sql\`SELECT * FROM users WHERE id = ${id}\`` → rows. */
@@ -238,9 +240,12 @@ export class Pool {
     if (!inner) return;
     let listening = false;
     for (const set of this.#listeners.values()) listening ||= set.size > 0;
-    if (listening === this.#listening) return;
-    this.#listening = listening;
-    inner.setListener(listening ? (name, detail) => this.#emit(name as PoolEventName, detail) : undefined);
+    if (listening && this.#listenerId === undefined) {
+      this.#listenerId = inner.addListener((name, detail) => this.#emit(name as PoolEventName, detail));
+    } else if (!listening && this.#listenerId !== undefined) {
+      inner.removeListener(this.#listenerId);
+      this.#listenerId = undefined;
+    }
   }
 
   #emit(name: PoolEventName, detail?: string): void {
@@ -289,7 +294,6 @@ export class Pool {
     try {
       const inner = wasm.create(this.#url, this.#opts, transport, key);
       this.#inner = inner;
-      this.#listening = false;
       this.#syncListener();
       this.options.max = inner.stats().max;
       this.options.idleTimeoutMillis = inner.idleTimeoutMs();
@@ -300,7 +304,7 @@ export class Pool {
   }
 
   #ready(): Promise<WasmPoolLike> {
-    this.#loading ??= Promise.resolve(this.#binding.load()).then((wasm) => (this.#inner = this.#create(wasm)));
+    this.#loading ??= Promise.resolve(this.#binding.load()).then((wasm) => this.#create(wasm));
     return this.#loading;
   }
 }

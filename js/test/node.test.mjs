@@ -33,6 +33,7 @@ test('statementCache: a repeated statement is parsed once and runs on its name',
     for (let i = 0; i < 2; i++) assert.deepEqual((await db.query('SELECT 42 AS x')).rows, [{ x: 42 }]);
     // Several statements in one text still go as one simple query (never prepared).
     assert.deepEqual((await db.query('SELECT 1 AS a; SELECT 2 AS b')).rows, [{ b: 2 }]);
+    // The trailing `;` keeps this query itself out of the cache (texts with `;` go as simple queries).
     const { rows } = await db.query('SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements ORDER BY name;');
     assert.deepEqual(rows.map((r) => [r.statement, Number(r.runs)]), [['SELECT $1::int AS n', 3], ['SELECT 42 AS x', 2]]);
   } finally {
@@ -212,6 +213,32 @@ describe('pool limits', () => {
       await db.end();
     }
   });
+});
+
+test('pool events: every handle of a shared wasm pool has its own listeners, off() removes only its own', async () => {
+  // Equal options in another key order: two handles, one wasm pool underneath.
+  const a = createPool(env('EDGEPG_URL_SCRAM'), { max: 2, idleTimeoutMs: 4_321 });
+  const b = createPool(env('EDGEPG_URL_SCRAM'), { idleTimeoutMs: 4_321, max: 2 });
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    assert.notEqual(a, b);
+    const seen = { a: 0, b: 0 };
+    const onA = () => seen.a++;
+    const onB = () => seen.b++;
+    a.on('acquire', onA);
+    b.on('acquire', onB);
+    await a.sql`SELECT 1`;
+    await tick();
+    assert.equal(b.stats().created, a.stats().created, 'the handles share one wasm pool');
+    assert.deepEqual(seen, { a: 1, b: 1 });
+    a.off('acquire', onA);
+    await b.sql`SELECT 1`;
+    await tick();
+    assert.deepEqual(seen, { a: 1, b: 2 });
+  } finally {
+    await a.end();
+    await b.end();
+  }
 });
 
 describe('end()', () => {

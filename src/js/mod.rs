@@ -18,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{Error, Result};
-use crate::pool::{Pool, PoolEvent, PoolOptions, ScopeId, Transaction};
+use crate::pool::{ListenerId, Pool, PoolEvent, PoolOptions, ScopeId, Transaction};
 use crate::proto::config::SslMode;
 use crate::proto::{Config, QueryResult, Request, Statement};
 use crate::transport::Connector;
@@ -73,7 +73,8 @@ impl WasmPool {
         Ok(WasmPool { pool })
     }
 
-    /// Runs one statement; resolves to `{ json, fields, command, rowCount }`.
+    /// Runs one statement; resolves to its result as `result_to_js` makes it (the TS layer's
+    /// `RawResult`: one text, or `[text, …parts]` for a large one).
     pub fn query(
         &self,
         sql: String,
@@ -186,24 +187,29 @@ impl WasmPool {
         })
     }
 
-    /// Sets `listener(name, detail?)`, called for every pool event: `connect`, `acquire`,
-    /// `release`, `remove`, `error`.
-    #[wasm_bindgen(js_name = setListener)]
-    pub fn set_listener(&self, listener: Option<Function>) {
-        let listener = listener.map(|f| {
-            Rc::new(move |event: &PoolEvent| {
-                let (name, detail) = match event {
-                    PoolEvent::Connect => ("connect", None),
-                    PoolEvent::Acquire => ("acquire", None),
-                    PoolEvent::Release => ("release", None),
-                    PoolEvent::Remove => ("remove", None),
-                    PoolEvent::Error(message) => ("error", Some(message.as_str())),
-                };
-                let detail = detail.map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
-                let _ = f.call2(&JsValue::NULL, &JsValue::from_str(name), &detail);
-            }) as crate::pool::Listener
-        });
-        self.pool.set_listener(listener);
+    /// Adds `listener(name, detail?)`, called for every pool event: `connect`, `acquire`,
+    /// `release`, `remove`, `error`. Returns its id for `removeListener`; other handles of a
+    /// shared pool keep their own listeners.
+    #[wasm_bindgen(js_name = addListener)]
+    pub fn add_listener(&self, listener: Function) -> f64 {
+        let id = self.pool.add_listener(Rc::new(move |event: &PoolEvent| {
+            let (name, detail) = match event {
+                PoolEvent::Connect => ("connect", None),
+                PoolEvent::Acquire => ("acquire", None),
+                PoolEvent::Release => ("release", None),
+                PoolEvent::Remove => ("remove", None),
+                PoolEvent::Error(message) => ("error", Some(message.as_str())),
+            };
+            let detail = detail.map(JsValue::from_str).unwrap_or(JsValue::UNDEFINED);
+            let _ = listener.call2(&JsValue::NULL, &JsValue::from_str(name), &detail);
+        }));
+        id.0 as f64
+    }
+
+    /// Removes a listener added with `addListener`.
+    #[wasm_bindgen(js_name = removeListener)]
+    pub fn remove_listener(&self, id: f64) {
+        self.pool.remove_listener(ListenerId(id as u64));
     }
 
     /// Resolves once the pool holds no connection (idle ones closed by their idle timeout).

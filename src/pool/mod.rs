@@ -90,7 +90,7 @@ pub struct PoolStats {
     pub round_trips: u64,
 }
 
-/// What happened in a pool, for listeners (see [`Pool::set_listener`]).
+/// What happened in a pool, for listeners (see [`Pool::add_listener`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PoolEvent {
     /// A new connection was opened.
@@ -108,6 +108,17 @@ pub enum PoolEvent {
 /// A pool event listener.
 pub type Listener = Rc<dyn Fn(&PoolEvent)>;
 
+/// Names a listener added with [`Pool::add_listener`], to remove it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerId(pub u64);
+
+/// The listeners of one pool (several handles may share a pool, each with its own).
+#[derive(Default)]
+struct Listeners {
+    next: u64,
+    all: Vec<(ListenerId, Listener)>,
+}
+
 /// The connection cache. Cloning gives another handle to the same pool.
 #[derive(Clone)]
 pub struct Pool {
@@ -120,7 +131,7 @@ struct Shared {
     connector: Rc<dyn Connector>,
     runtime: Rc<dyn Runtime>,
     state: RefCell<State>,
-    listener: RefCell<Option<Listener>>,
+    listeners: RefCell<Listeners>,
 }
 
 #[derive(Default)]
@@ -230,7 +241,7 @@ impl Pool {
                 connector,
                 runtime,
                 state: RefCell::new(State::default()),
-                listener: RefCell::new(None),
+                listeners: RefCell::default(),
             }),
         }
     }
@@ -445,9 +456,23 @@ impl Pool {
         }
     }
 
-    /// Sets the listener called (asynchronously, in order) for every [`PoolEvent`].
-    pub fn set_listener(&self, listener: Option<Listener>) {
-        *self.shared.listener.borrow_mut() = listener;
+    /// Adds a listener called (asynchronously, in order) for every [`PoolEvent`]; other
+    /// handles of the same pool keep theirs.
+    pub fn add_listener(&self, listener: Listener) -> ListenerId {
+        let mut listeners = self.shared.listeners.borrow_mut();
+        listeners.next += 1;
+        let id = ListenerId(listeners.next);
+        listeners.all.push((id, listener));
+        id
+    }
+
+    /// Removes a listener added with [`Pool::add_listener`] (nothing if it is gone already).
+    pub fn remove_listener(&self, id: ListenerId) {
+        self.shared
+            .listeners
+            .borrow_mut()
+            .all
+            .retain(|(i, _)| *i != id);
     }
 
     /// Resolves once the pool holds no connection at all: idle ones are closed when their
@@ -613,14 +638,20 @@ impl Pool {
                 .is_none_or(|l| now.saturating_sub(client.created_ms()) < l.as_millis() as u64)
     }
 
-    /// Tells the listener, outside any borrow of the pool's state.
+    /// Tells the listeners, outside any borrow of the pool's state.
     fn emit(&self, event: PoolEvent) {
-        let Some(listener) = self.shared.listener.borrow().clone() else {
-            return;
+        let listeners: Vec<Listener> = {
+            let listeners = self.shared.listeners.borrow();
+            if listeners.all.is_empty() {
+                return;
+            }
+            listeners.all.iter().map(|(_, l)| l.clone()).collect()
         };
-        self.shared
-            .runtime
-            .spawn(Box::pin(async move { listener(&event) }));
+        self.shared.runtime.spawn(Box::pin(async move {
+            for listener in &listeners {
+                listener(&event);
+            }
+        }));
     }
 
     /// Takes a connection out of the pool for good (see [`Pool::retire`]); a socket of
