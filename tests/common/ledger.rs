@@ -21,9 +21,7 @@ use edgepg::proto::{Request, Statement};
 use edgepg::{Outcome, Pool};
 use futures_util::future::join_all;
 
-use crate::common::psql_at;
-
-use crate::common::bounded;
+use crate::common::{bounded, psql_at};
 
 #[derive(Debug)]
 struct Attempt {
