@@ -16,9 +16,8 @@ mod harness;
 use std::time::Duration;
 
 use common::*;
-use edgepg::transport::tcp::TokioRuntime;
 use edgepg::transport::{Connector, Transport};
-use edgepg::{Client, ClientOptions, Config, Error, Outcome};
+use edgepg::{Config, Error, Outcome};
 use futures_util::future::LocalBoxFuture;
 use scripted_server::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -294,18 +293,6 @@ impl Transport for StartTlsTransport {
     }
 }
 
-async fn open_starttls(config: &Config) -> edgepg::Result<Client> {
-    let mut c = Client::open(
-        config,
-        ClientOptions::default(),
-        &StartTlsConnector,
-        TokioRuntime::shared(),
-    )
-    .await?;
-    c.ready().await?;
-    Ok(c)
-}
-
 #[test]
 fn tls_required_but_refused_by_the_server() {
     run(bounded("TLS refused", 30, async {
@@ -316,7 +303,7 @@ fn tls_required_but_refused_by_the_server() {
         })
         .await;
         for mode in ["require", "verify-ca", "verify-full"] {
-            let err = open_starttls(&fake.url(&format!("sslmode={mode}")))
+            let err = connect_via(&StartTlsConnector, &fake.url(&format!("sslmode={mode}")))
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), "tls", "{mode}: {err:?}");
@@ -326,15 +313,19 @@ fn tls_required_but_refused_by_the_server() {
         let sent = fake.all_received();
         assert_eq!(sent.len(), 8 * 3, "{sent:?}");
         // prefer falls back to plain text on 'N' and connects.
-        let c = open_starttls(&fake.url("sslmode=prefer")).await.unwrap();
+        let c = connect_via(&StartTlsConnector, &fake.url("sslmode=prefer"))
+            .await
+            .unwrap();
         assert!(c.is_usable());
         // A server answering SSLRequest with garbage is a protocol error.
         let bad = Fake::start(|_| vec![Step::Startup(b'E'), Step::Stall]).await;
-        let err = open_starttls(&bad.url("sslmode=prefer")).await.unwrap_err();
+        let err = connect_via(&StartTlsConnector, &bad.url("sslmode=prefer"))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "protocol", "{err:?}");
         // The server accepts TLS but the transport cannot: a clean error, not a hang.
         let yes = Fake::start(|_| vec![Step::Startup(b'S'), Step::Stall]).await;
-        let err = open_starttls(&yes.url("sslmode=require"))
+        let err = connect_via(&StartTlsConnector, &yes.url("sslmode=require"))
             .await
             .unwrap_err();
         assert!(err.message().contains("no TLS"), "{err:?}");

@@ -79,7 +79,7 @@ fn passwords_and_urls_never_appear_in_errors_debug_output_or_stats() {
 
         // Through a proxy that refuses the upstream.
         let proxy = ProxyProcess::for_stack(&[]);
-        let err = proxy_support::connect_via(&proxy.connector(), &with_secret("127.0.0.1", 22, ""))
+        let err = connect_via(&proxy.connector(), &with_secret("127.0.0.1", 22, ""))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "refused");

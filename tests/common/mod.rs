@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use edgepg::proto::{Request, Statement};
+use edgepg::transport::Connector;
 use edgepg::transport::tcp::{TcpConnector, TokioRuntime};
 use edgepg::{Client, ClientOptions, Config, Pool, PoolOptions};
 
@@ -53,11 +54,17 @@ pub async fn bounded<F: Future>(what: &str, secs: u64, f: F) -> F::Output {
     }
 }
 
+/// Opens a client over native TCP and waits for the handshake.
 pub async fn connect(config: &Config) -> edgepg::Result<Client> {
+    connect_via(&TcpConnector, config).await
+}
+
+/// Opens a client through `connector` and waits for the handshake.
+pub async fn connect_via(connector: &dyn Connector, config: &Config) -> edgepg::Result<Client> {
     let mut client = Client::open(
         config,
         ClientOptions::default(),
-        &TcpConnector,
+        connector,
         TokioRuntime::shared(),
     )
     .await?;

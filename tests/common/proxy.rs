@@ -12,9 +12,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edgepg::transport::tcp::TokioRuntime;
 use edgepg::transport::websocket_native::WsConnector;
-use edgepg::{Client, ClientOptions, Config};
 
 /// A proxy process; killed when dropped.
 pub struct ProxyProcess {
@@ -203,19 +201,6 @@ pub fn status_line(addr: &str, path: &str) -> String {
         .next()
         .unwrap_or("")
         .to_string()
-}
-
-/// Opens a client through `connector` and waits for the handshake.
-pub async fn connect_via(connector: &WsConnector, config: &Config) -> edgepg::Result<Client> {
-    let mut client = Client::open(
-        config,
-        ClientOptions::default(),
-        connector,
-        TokioRuntime::shared(),
-    )
-    .await?;
-    client.ready().await?;
-    Ok(client)
 }
 
 /// The `key=value` field of a proxy log line.
