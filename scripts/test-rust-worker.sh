@@ -36,10 +36,8 @@ attempts=1
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$port/stats" >/dev/null 2>&1 && break
   if ! kill -0 "$wrangler_pid" 2>/dev/null; then
-    # A port taken between the check and the bind: new ports, at most three tries.
-    if grep -q "Address already in use" "$logfile" && (( attempts < 3 )); then
+    if retry_on_port_clash "$logfile" "$wrangler_pid" attempts; then
       log "a port was taken meanwhile: starting wrangler dev again on other ports"
-      attempts=$((attempts + 1))
       start_wrangler
       continue
     fi

@@ -158,13 +158,9 @@ started=$SECONDS
 deadline=$((SECONDS + start_timeout))
 until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/health"; do
   if ! kill -0 "$wrangler_pid" 2>/dev/null; then
-    # A port taken between the check and the bind: new ports, at most three tries.
-    if grep -q "Address already in use" "$wrangler_log" && (( attempts < 3 )) \
-       && [[ -z "${EDGEPG_WORKERS_PORT:-}" ]]; then
+    if retry_on_port_clash "$wrangler_log" "$wrangler_pid" attempts; then
       log "a port was taken meanwhile: starting wrangler dev again on other ports"
-      wait "$wrangler_pid" 2>/dev/null || true
       wrangler_pid=""
-      attempts=$((attempts + 1))
       start_wrangler
       continue
     fi

@@ -18,3 +18,15 @@ free_port() {
     attempt(100);
   ' "$@"
 }
+
+# retry_on_port_clash LOG PID ATTEMPTS_VAR: after a server started on free_port ports (PID)
+# exited, true when it should start again on other ports: its LOG says a port was taken
+# between free_port and its bind, and fewer than three tries were made. Then PID is reaped
+# and the variable named ATTEMPTS_VAR counts one more try.
+retry_on_port_clash() {
+  local log="$1" pid="$2"
+  local -n tries="$3"
+  grep -q "Address already in use" "$log" && (( tries < 3 )) || return 1
+  wait "$pid" 2>/dev/null || true
+  tries=$((tries + 1))
+}
