@@ -255,12 +255,6 @@ fn is_json_number(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
 
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_json_string(&mut out, s);
-    out
-}
-
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     let mut start = 0;

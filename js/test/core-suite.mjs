@@ -228,6 +228,15 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       assert.deepEqual(objects.rows, [{ a: 1, b: 2 }]);
     });
 
+    test('query: object rows keep odd names as own keys, the last of a repeated name wins', async () => {
+      const sql = `SELECT 1 AS a, 2 AS "__proto__", 3 AS "0", 4 AS " ", 5 AS "a b""c", 6 AS "constructor", 7 AS a, $1::timestamptz AS t`;
+      const [row] = (await db.query(sql, ['2024-01-01T00:00:00Z'])).rows;
+      assert.equal(Object.getPrototypeOf(row), Object.prototype, '__proto__ is a key, not the prototype');
+      assert.deepEqual(Object.keys(row), ['0', 'a', '__proto__', ' ', 'a b"c', 'constructor', 't']);
+      assert.deepEqual(Object.values(row).slice(0, 6), [3, 7, 2, 4, 5, 6]);
+      assert.ok(row.t instanceof Date && row.t.getTime() === Date.UTC(2024, 0, 1));
+    });
+
     test('types: every mapped type as a result', async () => {
       for (const c of TYPE_CASES) {
         const [row] = await db.query(`SELECT ${c.sql} AS v`).then((r) => r.rows);

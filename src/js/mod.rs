@@ -32,6 +32,8 @@ pub use websocket::{UrlSource, WebSocketConnector, WebSocketTransport};
 #[wasm_bindgen]
 pub struct WasmPool {
     pool: Pool,
+    /// The TS layer's row builder (see `values::PartsSink`).
+    build: Function,
 }
 
 /// A transaction as the TS layer sees it.
@@ -39,6 +41,7 @@ pub struct WasmPool {
 pub struct WasmTransaction {
     tx: Rc<RefCell<Option<Transaction>>>,
     array_mode: bool,
+    build: Function,
     /// The pool caches named statements.
     cached: bool,
 }
@@ -47,12 +50,14 @@ pub struct WasmTransaction {
 impl WasmPool {
     /// The isolate's pool for `url`, `options` and `transport` (see `js/src/core.ts`).
     /// `transport` is `{ kind: 'websocket', url, webSocket? }` or `{ kind: 'socket', factory }`;
-    /// `transportKey` names it in the isolate registry.
+    /// `transportKey` names it in the isolate registry. `buildRows(fields, text, arrayMode)`
+    /// makes the rows of a result's JSON text (js/src/results.ts).
     pub fn create(
         url: &str,
         options: &JsValue,
         transport: &JsValue,
         #[wasm_bindgen(js_name = transportKey)] transport_key: &str,
+        #[wasm_bindgen(js_name = buildRows)] build: Function,
     ) -> std::result::Result<WasmPool, JsValue> {
         let mut config = Config::parse(url).map_err(error_to_js)?;
         let pool_options = pool_options(&mut config, options).map_err(error_to_js)?;
@@ -70,7 +75,7 @@ impl WasmPool {
             Rc::new(JsRuntime),
             transport_key,
         );
-        Ok(WasmPool { pool })
+        Ok(WasmPool { pool, build })
     }
 
     /// Runs one statement; resolves to its result as `result_to_js` makes it (the TS layer's
@@ -84,9 +89,9 @@ impl WasmPool {
     ) -> Promise {
         let pool = self.pool.clone();
         let cached = caches_statements(&pool);
+        let sink = Rc::new(PartsSink::new(array_mode, self.build.clone()));
         future_to_promise(async move {
             let request = request(sql, &params, cached)?;
-            let sink = Rc::new(PartsSink::new(array_mode));
             let results = pool
                 .query_streaming_in(ScopeId(scope as u64), request, Some(sink.clone()))
                 .await
@@ -104,6 +109,7 @@ impl WasmPool {
         scope: f64,
     ) -> Promise {
         let pool = self.pool.clone();
+        let sink = Rc::new(PartsSink::new(array_mode, self.build.clone()));
         future_to_promise(async move {
             let statements = queries
                 .iter()
@@ -117,7 +123,6 @@ impl WasmPool {
                     statement(sql, &params)
                 })
                 .collect::<std::result::Result<Vec<_>, JsValue>>()?;
-            let sink = Rc::new(PartsSink::new(array_mode));
             let results = pool
                 .query_streaming_in(
                     ScopeId(scope as u64),
@@ -137,6 +142,7 @@ impl WasmPool {
         scope: f64,
     ) -> Promise {
         let pool = self.pool.clone();
+        let build = self.build.clone();
         future_to_promise(async move {
             let tx = pool
                 .begin_in(ScopeId(scope as u64))
@@ -145,6 +151,7 @@ impl WasmPool {
             Ok(WasmTransaction {
                 tx: Rc::new(RefCell::new(Some(tx))),
                 array_mode,
+                build,
                 cached: caches_statements(&pool),
             }
             .into())
@@ -237,12 +244,11 @@ impl WasmTransaction {
     /// Runs one statement in the transaction.
     pub fn query(&self, sql: String, params: Array) -> Promise {
         let cell = self.tx.clone();
-        let array_mode = self.array_mode;
         let cached = self.cached;
+        let sink = Rc::new(PartsSink::new(self.array_mode, self.build.clone()));
         future_to_promise(async move {
             let request = request(sql, &params, cached)?;
             let mut tx = take(&cell)?;
-            let sink = Rc::new(PartsSink::new(array_mode));
             tx.set_row_sink(Some(sink.clone()));
             let result = tx.query(request).await;
             tx.set_row_sink(None);

@@ -1,8 +1,9 @@
 //! Values across the JS boundary.
 //!
 //! **Rows out, in bulk.** A result crosses as JSON text (its fields, command, row count and
-//! rows as arrays or objects; see `crate::json` for the values), so it costs one boundary
-//! crossing and one `JSON.parse` (native speed) per part instead of a call per field.
+//! rows as arrays of values; see `crate::json` for the values), so it costs one boundary
+//! crossing and one `JSON.parse` (native speed) per part instead of a call per field; the TS
+//! layer makes object rows of the arrays with a constructor per row shape.
 //!
 //! **Parameters in.** Strings, numbers, bigints, booleans, Dates, arrays and plain objects
 //! become untyped text parameters (the server infers their type from the query, as with
@@ -12,12 +13,12 @@ use std::cell::RefCell;
 use std::fmt::Write;
 
 use bytes::Bytes;
-use js_sys::{Array, Date, Uint8Array};
+use js_sys::{Array, Date, Function, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::driver::RowSink;
 use crate::error::{Error, Result};
-use crate::json::{emit_raw, json_string, kind_of, push_int, push_json_string};
+use crate::json::{emit_raw, kind_of, push_int, push_json_string};
 use crate::proto::types::{Format, oid};
 use crate::proto::{Column, Param, QueryResult, Row};
 
@@ -36,19 +37,23 @@ pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
 /// in wasm memory (which never shrinks) nor in the JS heap.
 const PART_BYTES: usize = 256 * 1024;
 
-/// Turns a large result's rows into parsed JS arrays while they arrive (a [`RowSink`]): the
-/// wasm then holds at most one part of raw rows, and the conversion overlaps the transfer.
+/// Turns a large result's rows into JS rows while they arrive (a [`RowSink`]): the wasm then
+/// holds at most one part of raw rows, and the conversion overlaps the transfer.
 pub(crate) struct PartsSink {
     array_mode: bool,
-    /// Per statement (by position in its request): the parsed parts, in order.
+    /// The TS layer's `buildRows(fields, text, arrayMode)` (js/src/results.ts): parses a part's
+    /// JSON arrays and makes the rows of it.
+    build: Function,
+    /// Per statement (by position in its request): the built parts, in order.
     parts: RefCell<Vec<Vec<JsValue>>>,
     error: RefCell<Option<Error>>,
 }
 
 impl PartsSink {
-    pub(crate) fn new(array_mode: bool) -> PartsSink {
+    pub(crate) fn new(array_mode: bool, build: Function) -> PartsSink {
         PartsSink {
             array_mode,
+            build,
             parts: RefCell::new(Vec::new()),
             error: RefCell::new(None),
         }
@@ -66,7 +71,13 @@ impl PartsSink {
             .get_mut(statement)
             .map(std::mem::take)
             .unwrap_or_default();
-        result_to_js(result, self.array_mode, earlier)
+        let fields = fields_line(&result.columns);
+        let builder = Builder {
+            fields: &fields,
+            array_mode: self.array_mode,
+            build: &self.build,
+        };
+        result_to_js(result, &builder, earlier)
     }
 }
 
@@ -81,65 +92,62 @@ impl RowSink for PartsSink {
         if self.error.borrow().is_some() {
             return;
         }
-        let names = column_names(columns);
-        let mut parsed = Vec::new();
-        let tail = rows_json(&rows, columns, &names, self.array_mode, &mut parsed);
+        let fields = fields_line(columns);
+        let builder = Builder {
+            fields: &fields,
+            array_mode: self.array_mode,
+            build: &self.build,
+        };
+        let mut built = Vec::new();
+        let tail = rows_json(&rows, columns, &builder, &mut built);
         drop(rows);
-        match tail.and_then(|text| parse_part(&text)) {
+        match tail.and_then(|text| builder.rows(&text)) {
             Ok(last) => {
-                parsed.push(last);
+                built.push(last);
                 let mut parts = self.parts.borrow_mut();
                 if parts.len() <= statement {
                     parts.resize_with(statement + 1, Vec::new);
                 }
-                parts[statement].extend(parsed);
+                parts[statement].extend(built);
             }
             Err(e) => *self.error.borrow_mut() = Some(e),
         }
     }
 }
 
-/// Converts one result for the TS layer: its fields as a JSON line,
-/// `[{name,dataTypeID,tableID,columnID,kind}]`, then `{"command":…,"rowCount":…,"rows":[…]}`
-/// (JSON text never holds a raw newline).
-/// Everything crosses the boundary as text parsed natively by `JSON.parse`, never a
-/// `Reflect::set` per field. With `earlier` parts, or rows beyond [`PART_BYTES`] of JSON, it
-/// comes back as an array `[text, part, part, …]`: each part the already parsed array of a run
-/// of leading rows, the text holding the fields and the last rows.
-pub(crate) fn result_to_js(
-    result: &QueryResult,
+/// Makes JS rows of a part's JSON text: the TS layer's builder, given the result's fields line.
+struct Builder<'a> {
+    fields: &'a str,
     array_mode: bool,
-    earlier: Vec<JsValue>,
-) -> Result<JsValue> {
-    let names = column_names(&result.columns);
-    let mut parts = earlier;
-    let rows = rows_json(
-        &result.rows,
-        &result.columns,
-        &names,
-        array_mode,
-        &mut parts,
-    )?;
-    let mut json = String::with_capacity(rows.len() + 96 * result.columns.len() + 64);
-    json.push('[');
-    for (i, c) in result.columns.iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        json.push_str("{\"name\":");
-        json.push_str(&names[i]);
-        json.push_str(",\"dataTypeID\":");
-        push_int(&mut json, i64::from(c.type_oid));
-        json.push_str(",\"tableID\":");
-        push_int(&mut json, i64::from(c.table_oid));
-        json.push_str(",\"columnID\":");
-        push_int(&mut json, i64::from(c.column_id));
-        json.push_str(",\"kind\":");
-        push_int(&mut json, kind_of(c.type_oid) as i64);
-        json.push('}');
+    build: &'a Function,
+}
+
+impl Builder<'_> {
+    /// `text` (a JSON array of rows, each an array of values) as an array of JS rows.
+    fn rows(&self, text: &str) -> Result<JsValue> {
+        self.build
+            .call3(
+                &JsValue::UNDEFINED,
+                &JsValue::from_str(self.fields),
+                &JsValue::from_str(text),
+                &JsValue::from_bool(self.array_mode),
+            )
+            .map_err(|_| Error::decode("a part of the result could not be made into rows"))
     }
-    // The fields on a line of their own: the TS layer parses each distinct line once.
-    json.push_str("]\n{\"command\":");
+}
+
+/// Converts one result for the TS layer: its fields line (see [`fields_line`]), then
+/// `{"command":…,"rowCount":…,"rows":[…]}` with each row an array of values (JSON text never
+/// holds a raw newline). The TS layer makes object rows of the arrays; one `JSON.parse` per
+/// text, never a `Reflect::set` per field. With `earlier` parts, or rows beyond [`PART_BYTES`]
+/// of JSON, it comes back as an array `[text, part, part, …]`: each part the already built
+/// rows of a run of leading rows, the text holding the fields and the last rows.
+fn result_to_js(result: &QueryResult, builder: &Builder, earlier: Vec<JsValue>) -> Result<JsValue> {
+    let mut parts = earlier;
+    let rows = rows_json(&result.rows, &result.columns, builder, &mut parts)?;
+    let mut json = String::with_capacity(builder.fields.len() + rows.len() + 64);
+    json.push_str(builder.fields);
+    json.push_str("\n{\"command\":");
     push_json_string(&mut json, result.command.split(' ').next().unwrap_or(""));
     json.push_str(",\"rowCount\":");
     match result.rows_affected {
@@ -162,74 +170,73 @@ pub(crate) fn result_to_js(
     Ok(out.into())
 }
 
-/// `rows` as JSON arrays of about [`PART_BYTES`] of text each: every full one parsed into
-/// `parts`, the last returned as text (`[…]`).
+/// The columns as one JSON line, `[{name,dataTypeID,tableID,columnID,kind}]`: the TS layer
+/// makes each distinct line's row shape once.
+fn fields_line(columns: &[Column]) -> String {
+    let mut json = String::with_capacity(96 * columns.len() + 2);
+    json.push('[');
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str("{\"name\":");
+        push_json_string(&mut json, &c.name);
+        json.push_str(",\"dataTypeID\":");
+        push_int(&mut json, i64::from(c.type_oid));
+        json.push_str(",\"tableID\":");
+        push_int(&mut json, i64::from(c.table_oid));
+        json.push_str(",\"columnID\":");
+        push_int(&mut json, i64::from(c.column_id));
+        json.push_str(",\"kind\":");
+        push_int(&mut json, kind_of(c.type_oid) as i64);
+        json.push('}');
+    }
+    json.push(']');
+    json
+}
+
+/// `rows` as JSON arrays of rows of about [`PART_BYTES`] of text each: every full one made
+/// into rows in `parts`, the last returned as text (`[…]`).
 fn rows_json(
     rows: &[Row],
     columns: &[Column],
-    names: &[String],
-    array_mode: bool,
+    builder: &Builder,
     parts: &mut Vec<JsValue>,
 ) -> Result<String> {
-    let keys: usize = if array_mode {
-        0
-    } else {
-        names.iter().map(|n| n.len() + 1).sum()
-    };
-    let per_row = keys + 4 * columns.len() + 2;
+    let per_row = 4 * columns.len() + 2;
     let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
     let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
     text.push('[');
     for row in rows {
         if text.len() >= PART_BYTES {
             text.push(']');
-            parts.push(parse_part(&text)?);
+            parts.push(builder.rows(&text)?);
             text.clear();
             text.push('[');
         }
         if text.len() > 1 {
             text.push(',');
         }
-        push_row(&mut text, names, columns, row, array_mode)?;
+        push_row(&mut text, columns, row)?;
     }
     text.push(']');
     Ok(text)
 }
 
-/// The columns' names as JSON strings (object keys).
-fn column_names(columns: &[Column]) -> Vec<String> {
-    columns.iter().map(|c| json_string(&c.name)).collect()
-}
-
-/// One row as a JSON object (or array, in array mode).
-fn push_row(
-    out: &mut String,
-    names: &[String],
-    columns: &[Column],
-    row: &Row,
-    array_mode: bool,
-) -> Result<()> {
-    out.push(if array_mode { '[' } else { '{' });
+/// One row as a JSON array of its values.
+fn push_row(out: &mut String, columns: &[Column], row: &Row) -> Result<()> {
+    out.push('[');
     for (i, (raw, column)) in row.values().zip(columns).enumerate() {
         if i > 0 {
             out.push(',');
-        }
-        if !array_mode {
-            out.push_str(&names[i]);
-            out.push(':');
         }
         match raw {
             None => out.push_str("null"),
             Some(raw) => emit_raw(out, column.type_oid, column.format, raw)?,
         }
     }
-    out.push(if array_mode { ']' } else { '}' });
+    out.push(']');
     Ok(())
-}
-
-/// A JSON array text of rows, parsed by the host.
-fn parse_part(text: &str) -> Result<JsValue> {
-    js_sys::JSON::parse(text).map_err(|_| Error::decode("a part of the result is not valid JSON"))
 }
 
 fn param(v: &JsValue) -> Result<Param> {
