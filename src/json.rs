@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
-use crate::proto::types::{Format, Oid, Value, decode, element_oid, oid};
+use crate::proto::types::{Format, Oid, Timestamp, Value, decode, element_oid, oid};
 
 /// How the TS layer finishes a column's JSON values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,36 +40,44 @@ pub(crate) fn kind_of(type_oid: Oid) -> ColumnKind {
 /// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON.
 pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Result<()> {
     if format == Format::Text {
-        let text =
-            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
+        // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check.
         match type_oid {
-            oid::INT2 | oid::INT4 | oid::OID if is_integer(text) => {
-                out.push_str(text);
+            oid::INT2 | oid::INT4 | oid::OID if is_integer(raw) => {
+                push_ascii(out, raw);
                 return Ok(());
             }
-            oid::FLOAT4 | oid::FLOAT8 if is_json_number(text) => {
-                out.push_str(text);
+            oid::FLOAT4 | oid::FLOAT8 if is_json_number(raw) => {
+                push_ascii(out, raw);
                 return Ok(());
             }
             oid::BOOL => {
-                out.push_str(if text == "t" { "true" } else { "false" });
+                out.push_str(if raw == b"t" { "true" } else { "false" });
                 return Ok(());
             }
+            oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY if push_int_array(out, raw) => {
+                return Ok(());
+            }
+            // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
+            oid::BYTEA if raw.starts_with(b"\\x") && raw[2..].iter().all(u8::is_ascii_hexdigit) => {
+                out.push('"');
+                push_ascii(out, &raw[2..]);
+                out.push('"');
+                return Ok(());
+            }
+            _ => {}
+        }
+        let text =
+            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
+        match type_oid {
             oid::JSON | oid::JSONB => {
                 out.push_str(text);
                 return Ok(());
             }
-            oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY if push_int_array(out, text) => {
-                return Ok(());
-            }
-            // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
-            oid::BYTEA
-                if text.starts_with("\\x")
-                    && text.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) =>
-            {
-                out.push('"');
-                out.push_str(&text[2..]);
-                out.push('"');
+            oid::TIMESTAMPTZ => {
+                match Timestamp::parse_tz(text)?.unix_micros() {
+                    Some(us) => push_int(out, us.div_euclid(1000)),
+                    None => push_json_string(out, text),
+                }
                 return Ok(());
             }
             oid::TEXT
@@ -95,6 +103,11 @@ pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u
     }
     emit_value(out, &decode(type_oid, format, raw)?);
     Ok(())
+}
+
+/// Appends bytes the caller checked to be ASCII.
+fn push_ascii(out: &mut String, ascii: &[u8]) {
+    out.extend(ascii.iter().map(|&b| char::from(b)));
 }
 
 fn emit_value(out: &mut String, value: &Value) {
@@ -156,32 +169,41 @@ fn push_hex_string(out: &mut String, bytes: &[u8]) {
     out.push('"');
 }
 
-/// An integer in decimal, without `core::fmt`.
+/// An integer in decimal, without `core::fmt`. Digits come in groups of eight from u32
+/// arithmetic: a 64-bit division costs a 128-bit multiply in wasm.
 pub(crate) fn push_int(out: &mut String, v: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut n = v.unsigned_abs();
+    // Full groups of eight digits, zero-padded, from the right; then the leading group.
+    while n >= 100_000_000 {
+        let mut group = (n % 100_000_000) as u32;
+        n /= 100_000_000;
+        for _ in 0..8 {
+            at -= 1;
+            digits[at] = b'0' + (group % 10) as u8;
+            group /= 10;
+        }
+    }
+    let mut group = n as u32;
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        digits[at] = b'0' + (group % 10) as u8;
+        group /= 10;
+        if group == 0 {
             break;
         }
     }
     if v < 0 {
         out.push('-');
     }
-    for &d in &digits[at..] {
-        out.push(d as char);
-    }
+    push_ascii(out, &digits[at..]);
 }
 
 /// Copies an integer array's text form (`{1,-2,NULL}`, `{{1,2},{3,4}}`) as JSON (`[1,-2,null]`)
 /// when it is exactly that shape; false (nothing written) for anything else (a lower-bound
 /// decoration like `[0:1]={…}`, quoting, a malformed text), which takes the general decoder.
-pub(crate) fn push_int_array(out: &mut String, text: &str) -> bool {
-    let b = text.as_bytes();
+pub(crate) fn push_int_array(out: &mut String, b: &[u8]) -> bool {
     let mut depth = 0usize;
     // After `{` or `,` an element or `{` (or, after `{`, `}`) must follow.
     let mut want_value = true;
@@ -218,22 +240,21 @@ pub(crate) fn push_int_array(out: &mut String, text: &str) -> bool {
     if !ok || depth != 0 {
         return false;
     }
-    out.reserve(text.len() + 8);
-    let mut rest = text;
-    while let Some(at) = rest.find(['{', '}', 'N']) {
-        out.push_str(&rest[..at]);
-        match rest.as_bytes()[at] {
+    // Only `{}`, `,`, `-`, digits and `NULL` are left: ASCII.
+    out.reserve(b.len() + 8);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
             b'{' => out.push('['),
             b'}' => out.push(']'),
-            _ => {
+            b'N' => {
                 out.push_str("null");
-                rest = &rest[at + 4..];
-                continue;
+                i += 3;
             }
+            c => out.push(char::from(c)),
         }
-        rest = &rest[at + 1..];
+        i += 1;
     }
-    out.push_str(rest);
     true
 }
 
@@ -241,17 +262,17 @@ fn push_display(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
 }
 
-fn is_integer(s: &str) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+fn is_integer(s: &[u8]) -> bool {
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// True when `s` is already a JSON number (Postgres float output mostly is; NaN/Infinity aren't).
-fn is_json_number(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    body.as_bytes().first().is_some_and(u8::is_ascii_digit)
+fn is_json_number(s: &[u8]) -> bool {
+    let body = s.strip_prefix(b"-").unwrap_or(s);
+    body.first().is_some_and(u8::is_ascii_digit)
         && body
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
 
@@ -259,6 +280,9 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
         let escape = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -292,7 +316,23 @@ mod tests {
 
     #[test]
     fn integers_without_fmt() {
-        for v in [0, 7, -7, 10, 99, 100, -100, 1_234_567, i64::MAX, i64::MIN] {
+        for v in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            -100,
+            1_234_567,
+            99_999_999,
+            100_000_000,
+            -100_000_001,
+            1_704_067_201_500,
+            10_000_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let mut out = String::new();
             push_int(&mut out, v);
             assert_eq!(out, v.to_string());
@@ -318,7 +358,7 @@ mod tests {
         ] {
             let mut out = String::new();
             assert!(
-                !push_int_array(&mut out, text),
+                !push_int_array(&mut out, text.as_bytes()),
                 "{text:?} was copied as {out:?}"
             );
             assert!(out.is_empty());

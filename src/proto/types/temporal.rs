@@ -185,8 +185,9 @@ impl Timestamp {
     }
 
     /// Parses `timestamptz` text (`2024-01-02 03:04:05+05:30`, `… 12:00:00+00 BC`) to UTC.
-    pub(super) fn parse_tz(text: &str) -> Result<Timestamp> {
-        Timestamp::parse_with(text, true)
+    pub(crate) fn parse_tz(text: &str) -> Result<Timestamp> {
+        parse_tz_common(text.as_bytes())
+            .or_else(|| Timestamp::parse_with(text, true))
             .ok_or_else(|| Error::decode("invalid timestamptz value in text format"))
     }
 
@@ -392,6 +393,79 @@ fn parse_date(text: &str, bc: bool) -> Option<i64> {
     Some(days_from_civil(year, month, day) - UNIX_EPOCH_DAYS)
 }
 
+/// The `timestamptz` text Postgres prints for years 1000 to 9999,
+/// `yyyy-mm-dd hh:mm:ss[.ffffff]±hh[:mm[:ss]]`, read by position: a large result's
+/// timestamps are nearly all of this shape. `None` for any other text (an era, a longer year,
+/// `infinity`, anything malformed), which the general parser then decides.
+fn parse_tz_common(b: &[u8]) -> Option<Timestamp> {
+    /// The value of a run of ASCII digits.
+    fn num(digits: &[u8]) -> Option<i64> {
+        digits.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 22
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let year = num(&b[..4]).filter(|y| *y >= 1000)?;
+    let month = u32::try_from(num(&b[5..7])?).ok()?;
+    let day = u32::try_from(num(&b[8..10])?).ok()?;
+    let (hours, minutes, seconds) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || minutes >= 60
+        || seconds >= 60
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut fraction = 0;
+    if b[at] == b'.' {
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(1..=6).contains(&digits) {
+            return None;
+        }
+        fraction = num(&b[at + 1..at + 1 + digits])? * 10i64.pow(6 - digits as u32);
+        at += 1 + digits;
+    }
+    let micros = ((hours * 60 + minutes) * 60 + seconds) * USECS_PER_SEC + fraction;
+    if micros >= USECS_PER_DAY {
+        return None;
+    }
+    // The offset: `+hh`, `+hh:mm` or `+hh:mm:ss`.
+    let sign = match b.get(at) {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    let offset = &b[at + 1..];
+    let part = |i: usize| num(&offset[3 * i..3 * i + 2]);
+    let (oh, om, os) = match offset.len() {
+        2 => (part(0)?, 0, 0),
+        5 if offset[2] == b':' => (part(0)?, part(1)?, 0),
+        8 if offset[2] == b':' && offset[5] == b':' => (part(0)?, part(1)?, part(2)?),
+        _ => return None,
+    };
+    let east = oh * 3600 + om * 60 + os;
+    if om >= 60 || os >= 60 || east >= i64::from(TZDISP_LIMIT) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day) - UNIX_EPOCH_DAYS;
+    Some(Timestamp(
+        days * USECS_PER_DAY + micros - sign * east * USECS_PER_SEC,
+    ))
+}
+
 /// Years beyond any date or timestamp Postgres can hold are rejected early.
 const MAX_YEAR: i64 = 10_000_000;
 
@@ -553,6 +627,49 @@ mod tests {
         match (one_ad, one_bc.unwrap()) {
             (Value::Timestamp(ad), Value::Timestamp(bc)) => assert_eq!(ad.0 - bc.0, 1),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_common_timestamptz_shape_reads_as_the_general_parser_does() {
+        for text in [
+            "2024-01-02 03:04:05+00",
+            "2024-01-02 03:04:05.5+00",
+            "2024-01-02 03:04:05.123456-08",
+            "2024-02-29 23:59:59.999999+05:30",
+            "1900-01-01 00:09:21+00:09:21",
+            "1000-01-01 00:00:00-15:59:59",
+            "9999-12-31 23:59:59.999999+15",
+            "1969-12-31 23:59:59.9999+00",
+        ] {
+            let common = parse_tz_common(text.as_bytes());
+            assert!(common.is_some(), "{text}");
+            assert_eq!(common, Timestamp::parse_with(text, true), "{text}");
+        }
+        // Other shapes are left to the general parser: an era, a 5-digit or short year,
+        // infinity; and malformed text, which it rejects too.
+        for text in [
+            "0044-03-15 11:00:00-01 BC",
+            "0999-01-01 00:00:00+00",
+            "10000-01-01 00:00:00+00",
+            "infinity",
+            "2023-02-29 00:00:00+00",
+            "2024-13-01 00:00:00+00",
+            "2024-01-01 24:00:00+00",
+            "2024-01-01 23:60:00+00",
+            "2024-01-01 00:00:00.1234567+00",
+            "2024-01-01 00:00:00.+00",
+            "2024-01-01 00:00:00.12",
+            "2024-01-01 00:00:00+16",
+            "2024-01-01 00:00:00+1",
+            "2024-01-01 00:00:00+01:60",
+            "2024-01-01 00:00:00+01:00:",
+            "2024-01-01 00:00:00 +00",
+            "2024-01-01T00:00:00+00",
+            "2024-01-01 0a:00:00+00",
+            "2024-01-01 00:00:00+0a",
+        ] {
+            assert_eq!(parse_tz_common(text.as_bytes()), None, "{text}");
         }
     }
 
