@@ -2,10 +2,11 @@
 //! `src/js/values.rs`). Pure text work, so it is tested natively.
 //!
 //! Most text-format values are copied straight into the JSON (integers, floats, booleans,
-//! `json`/`jsonb`, integer arrays, bytea hex digits), the rest are decoded first. Values JSON
-//! cannot carry exactly are written as strings and finished by the TS layer according to the
-//! column's [`ColumnKind`]: `int8` → `bigint`, `timestamptz` → `Date`, `bytea` → `Uint8Array`,
-//! non-finite floats → `NaN`/`Infinity`.
+//! `json`/`jsonb`, integer arrays), the rest are decoded first. Values JSON cannot carry
+//! exactly are written as strings or numbers and finished by the TS layer according to the
+//! column's [`ColumnKind`]: `int8` → `bigint`, `timestamptz` → `Date`, non-finite floats →
+//! `NaN`/`Infinity`. A `bytea` value's bytes go to a byte buffer beside the text, and the text
+//! holds its length: the TS layer cuts the buffer into `Uint8Array`s in value order.
 
 use std::fmt::Write;
 
@@ -21,7 +22,7 @@ pub(crate) enum ColumnKind {
     BigInt = 1,
     /// Milliseconds since the epoch → `Date` (strings `infinity`/`-infinity` stay).
     Date = 2,
-    /// Hex string → `Uint8Array`.
+    /// Length of the next bytes in the side buffer → `Uint8Array`.
     Bytes = 3,
     /// `"NaN"`, `"Infinity"`, `"-Infinity"` → number.
     Float = 4,
@@ -37,8 +38,15 @@ pub(crate) fn kind_of(type_oid: Oid) -> ColumnKind {
     }
 }
 
-/// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON.
-pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u8]) -> Result<()> {
+/// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON;
+/// a `bytea` value's bytes go to `bytes`.
+pub(crate) fn emit_raw(
+    out: &mut String,
+    bytes: &mut Vec<u8>,
+    type_oid: Oid,
+    format: Format,
+    raw: &[u8],
+) -> Result<()> {
     if format == Format::Text {
         // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check.
         match type_oid {
@@ -57,12 +65,23 @@ pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u
             oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY if push_int_array(out, raw) => {
                 return Ok(());
             }
-            // bytea_output=hex: the digits after `\x` are already what the TS layer decodes.
-            oid::BYTEA if raw.starts_with(b"\\x") && raw[2..].iter().all(u8::is_ascii_hexdigit) => {
-                out.push('"');
-                push_ascii(out, &raw[2..]);
-                out.push('"');
-                return Ok(());
+            // bytea_output=hex: the digits after `\x`, two per byte.
+            oid::BYTEA if raw.starts_with(b"\\x") && raw.len().is_multiple_of(2) => {
+                let start = bytes.len();
+                for pair in raw[2..].chunks_exact(2) {
+                    match (hex_digit(pair[0]), hex_digit(pair[1])) {
+                        (Some(high), Some(low)) => bytes.push(high << 4 | low),
+                        _ => {
+                            // Not hex after all: the general decoder says what is wrong.
+                            bytes.truncate(start);
+                            break;
+                        }
+                    }
+                }
+                if bytes.len() - start == (raw.len() - 2) / 2 {
+                    push_int(out, (bytes.len() - start) as i64);
+                    return Ok(());
+                }
             }
             _ => {}
         }
@@ -101,8 +120,18 @@ pub(crate) fn emit_raw(out: &mut String, type_oid: Oid, format: Format, raw: &[u
             _ => {}
         }
     }
-    emit_value(out, &decode(type_oid, format, raw)?);
+    emit_value(out, bytes, &decode(type_oid, format, raw)?);
     Ok(())
+}
+
+/// The value of one hex digit.
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Appends bytes the caller checked to be ASCII.
@@ -110,7 +139,7 @@ fn push_ascii(out: &mut String, ascii: &[u8]) {
     out.extend(ascii.iter().map(|&b| char::from(b)));
 }
 
-fn emit_value(out: &mut String, value: &Value) {
+fn emit_value(out: &mut String, bytes: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -120,7 +149,10 @@ fn emit_value(out: &mut String, value: &Value) {
         Value::Float4(v) if v.is_finite() => push_display(out, value),
         Value::Float8(v) if v.is_finite() => push_display(out, value),
         Value::Json(text) | Value::Jsonb(text) => out.push_str(text),
-        Value::Bytea(bytes) => push_hex_string(out, bytes),
+        Value::Bytea(b) => {
+            bytes.extend_from_slice(b);
+            push_int(out, b.len() as i64);
+        }
         Value::Timestamp(_) => push_json_string(out, &value.to_string().replacen(' ', "T", 1)),
         Value::TimestampTz(ts) => match ts.unix_micros() {
             Some(us) => push_int(out, us.div_euclid(1000)),
@@ -132,25 +164,31 @@ fn emit_value(out: &mut String, value: &Value) {
                 out.push_str("[]");
             } else {
                 let mut at = 0;
-                emit_dim(out, &array.elements, &lens, &mut at);
+                emit_dim(out, bytes, &array.elements, &lens, &mut at);
             }
         }
-        Value::Unknown { bytes, .. } => push_hex_string(out, bytes),
+        Value::Unknown { bytes: b, .. } => push_hex_string(out, b),
         // Text-like values, int8 and numeric as strings.
         _ => push_json_string(out, &value.to_string()),
     }
 }
 
-fn emit_dim(out: &mut String, elements: &[Value], lens: &[usize], at: &mut usize) {
+fn emit_dim(
+    out: &mut String,
+    bytes: &mut Vec<u8>,
+    elements: &[Value],
+    lens: &[usize],
+    at: &mut usize,
+) {
     out.push('[');
     for i in 0..lens[0] {
         if i > 0 {
             out.push(',');
         }
         if lens.len() > 1 {
-            emit_dim(out, elements, &lens[1..], at);
+            emit_dim(out, bytes, elements, &lens[1..], at);
         } else {
-            emit_value(out, elements.get(*at).unwrap_or(&Value::Null));
+            emit_value(out, bytes, elements.get(*at).unwrap_or(&Value::Null));
             *at += 1;
         }
     }
@@ -310,7 +348,14 @@ mod tests {
 
     fn raw(type_oid: Oid, text: &str) -> String {
         let mut out = String::new();
-        emit_raw(&mut out, type_oid, Format::Text, text.as_bytes()).unwrap();
+        emit_raw(
+            &mut out,
+            &mut Vec::new(),
+            type_oid,
+            Format::Text,
+            text.as_bytes(),
+        )
+        .unwrap();
         out
     }
 
@@ -366,12 +411,48 @@ mod tests {
     }
 
     #[test]
+    fn bytea_goes_beside_the_text_as_bytes() {
+        let (mut out, mut bytes) = (String::new(), Vec::new());
+        for text in ["\\xdeadBEEF", "\\x", "\\x00ff"] {
+            emit_raw(
+                &mut out,
+                &mut bytes,
+                oid::BYTEA,
+                Format::Text,
+                text.as_bytes(),
+            )
+            .unwrap();
+            out.push(',');
+        }
+        // An array of bytea (decoded, then written the same way).
+        let array = br#"{"\\x01",NULL}"#;
+        emit_raw(&mut out, &mut bytes, oid::BYTEA_ARRAY, Format::Text, array).unwrap();
+        assert_eq!(out, "4,0,2,[1,null]");
+        assert_eq!(bytes, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x01]);
+        // Not hex: the general decoder's error, and nothing left in the buffer.
+        for text in ["\\xabc", "\\xzz"] {
+            let before = bytes.len();
+            assert!(
+                emit_raw(
+                    &mut out,
+                    &mut bytes,
+                    oid::BYTEA,
+                    Format::Text,
+                    text.as_bytes()
+                )
+                .is_err()
+            );
+            assert_eq!(bytes.len(), before);
+        }
+    }
+
+    #[test]
     fn copied_values_stay_json() {
         assert_eq!(raw(oid::INT4, "-42"), "-42");
         assert_eq!(raw(oid::FLOAT8, "1.25e+30"), "1.25e+30");
         assert_eq!(raw(oid::FLOAT8, "NaN"), "\"NaN\"");
         assert_eq!(raw(oid::BOOL, "t"), "true");
-        assert_eq!(raw(oid::BYTEA, "\\xdeadBEEF"), "\"deadBEEF\"");
+        assert_eq!(raw(oid::BOOL, "f"), "false");
         assert_eq!(
             raw(oid::TEXT, "a\"b\\c\n\u{1}"),
             "\"a\\\"b\\\\c\\n\\u0001\""

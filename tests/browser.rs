@@ -104,29 +104,43 @@ async fn the_js_surface_returns_rows_in_bulk() {
     Reflect::set(&transport, &"kind".into(), &"websocket".into()).unwrap();
     Reflect::set(&transport, &"url".into(), &template().into()).unwrap();
     let options = Object::new();
-    // The TS layer's row builder; a small result never needs it (it comes back as one text).
-    let build = Function::new_no_args("throw new Error('no part expected')");
+    // Stands in for the TS layer's row builder: returns what it was given.
+    let build = Function::new_with_args(
+        "fields, text, bytes, arrayMode",
+        "return [fields, text, bytes && Array.from(bytes), arrayMode]",
+    );
     let pool = WasmPool::create(BOUNCER, &options, &transport, "browser-test", build).unwrap();
     let params = Array::of2(&JsValue::from_f64(7.0), &JsValue::from_str("it's"));
     let promise: Promise = pool.query(
-        "SELECT $1::int AS n, $2::text AS s, 9007199254740993::int8 AS big".into(),
+        "SELECT $1::int AS n, $2::text AS s, 9007199254740993::int8 AS big, '\\x00ff'::bytea AS b"
+            .into(),
         params,
         false,
         0.0,
     );
-    let result = JsFuture::from(promise).await.unwrap();
-    // One text: the fields as a JSON line, then command, row count and rows (value arrays).
-    let json = result.as_string().unwrap();
-    assert_eq!(
-        json,
-        concat!(
-            r#"[{"name":"n","dataTypeID":23,"tableID":0,"columnID":0,"kind":0},"#,
-            r#"{"name":"s","dataTypeID":25,"tableID":0,"columnID":0,"kind":0},"#,
-            r#"{"name":"big","dataTypeID":20,"tableID":0,"columnID":0,"kind":1}]"#,
-            "\n",
-            r#"{"command":"SELECT","rowCount":1,"rows":[[7,"it's","9007199254740993"]]}"#
-        )
+    let result: Array = JsFuture::from(promise).await.unwrap().into();
+    // [head, part]: the head is the fields as a JSON line, then command and row count; the
+    // part is what the builder made of the rows' values (then their count) and bytea bytes.
+    let fields = concat!(
+        r#"[{"name":"n","dataTypeID":23,"tableID":0,"columnID":0,"kind":0},"#,
+        r#"{"name":"s","dataTypeID":25,"tableID":0,"columnID":0,"kind":0},"#,
+        r#"{"name":"big","dataTypeID":20,"tableID":0,"columnID":0,"kind":1},"#,
+        r#"{"name":"b","dataTypeID":17,"tableID":0,"columnID":0,"kind":3}]"#,
     );
+    assert_eq!(result.length(), 2);
+    assert_eq!(
+        result.get(0).as_string().unwrap(),
+        format!("{fields}\n{{\"command\":\"SELECT\",\"rowCount\":1}}")
+    );
+    let part: Array = result.get(1).into();
+    assert_eq!(part.get(0).as_string().unwrap(), fields);
+    assert_eq!(
+        part.get(1).as_string().unwrap(),
+        r#"[7,"it's","9007199254740993",2,1]"#
+    );
+    let bytes: Array = part.get(2).into();
+    assert_eq!(bytes.to_vec(), [JsValue::from(0), JsValue::from(255)]);
+    assert_eq!(part.get(3), JsValue::FALSE);
     let err = JsFuture::from(pool.query("SELECT nope".into(), Array::new(), false, 0.0))
         .await
         .unwrap_err();

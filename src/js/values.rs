@@ -1,9 +1,8 @@
 //! Values across the JS boundary.
 //!
-//! **Rows out, in bulk.** A result crosses as JSON text (its fields, command, row count and
-//! rows as arrays of values; see `crate::json` for the values), so it costs one boundary
-//! crossing and one `JSON.parse` (native speed) per part instead of a call per field; the TS
-//! layer makes object rows of the arrays with a constructor per row shape.
+//! **Rows out, in bulk.** Rows cross in parts, each one JSON text of values (see `crate::json`)
+//! and a buffer of its `bytea` bytes, so a part costs one boundary crossing and one
+//! `JSON.parse` (native speed) instead of a call per field; the TS layer makes the rows.
 //!
 //! **Parameters in.** Strings, numbers, bigints, booleans, Dates, arrays and plain objects
 //! become untyped text parameters (the server infers their type from the query, as with
@@ -37,12 +36,11 @@ pub(crate) fn params_from_js(values: &Array) -> Result<Vec<Param>> {
 /// in wasm memory (which never shrinks) nor in the JS heap.
 const PART_BYTES: usize = 256 * 1024;
 
-/// Turns a large result's rows into JS rows while they arrive (a [`RowSink`]): the wasm then
-/// holds at most one part of raw rows, and the conversion overlaps the transfer.
+/// Makes JS rows of a result's rows while they arrive (a [`RowSink`]): the wasm then holds at
+/// most one part of raw rows, and the conversion overlaps the transfer.
 pub(crate) struct PartsSink {
     array_mode: bool,
-    /// The TS layer's `buildRows(fields, text, arrayMode)` (js/src/results.ts): parses a part's
-    /// JSON arrays and makes the rows of it.
+    /// The TS layer's `buildRows(fields, text, bytes, arrayMode)` (js/src/results.ts).
     build: Function,
     /// Per statement (by position in its request): the built parts, in order.
     parts: RefCell<Vec<Vec<JsValue>>>,
@@ -59,25 +57,30 @@ impl PartsSink {
         }
     }
 
-    /// Statement `statement`'s result as [`result_to_js`] returns it, with the parts that
+    /// Statement `statement`'s result as [`result_to_js`] makes it, with the parts that
     /// arrived earlier in front; a conversion error of an earlier part comes back here.
     pub(crate) fn finish(&self, statement: usize, result: &QueryResult) -> Result<JsValue> {
         if let Some(e) = self.error.borrow_mut().take() {
             return Err(e);
         }
-        let earlier = self
+        let mut parts = self
             .parts
             .borrow_mut()
             .get_mut(statement)
             .map(std::mem::take)
             .unwrap_or_default();
         let fields = fields_line(&result.columns);
-        let builder = Builder {
-            fields: &fields,
+        self.builder(&fields)
+            .rows(&result.rows, &result.columns, &mut parts)?;
+        Ok(result_to_js(result, &fields, parts))
+    }
+
+    fn builder<'a>(&'a self, fields: &'a str) -> Builder<'a> {
+        Builder {
+            fields,
             array_mode: self.array_mode,
             build: &self.build,
-        };
-        result_to_js(result, &builder, earlier)
+        }
     }
 }
 
@@ -93,17 +96,9 @@ impl RowSink for PartsSink {
             return;
         }
         let fields = fields_line(columns);
-        let builder = Builder {
-            fields: &fields,
-            array_mode: self.array_mode,
-            build: &self.build,
-        };
         let mut built = Vec::new();
-        let tail = rows_json(&rows, columns, &builder, &mut built);
-        drop(rows);
-        match tail.and_then(|text| builder.rows(&text)) {
-            Ok(last) => {
-                built.push(last);
+        match self.builder(&fields).rows(&rows, columns, &mut built) {
+            Ok(()) => {
                 let mut parts = self.parts.borrow_mut();
                 if parts.len() <= statement {
                     parts.resize_with(statement + 1, Vec::new);
@@ -115,7 +110,7 @@ impl RowSink for PartsSink {
     }
 }
 
-/// Makes JS rows of a part's JSON text: the TS layer's builder, given the result's fields line.
+/// Makes JS rows of rows: the TS layer's builder, given the result's fields line.
 struct Builder<'a> {
     fields: &'a str,
     array_mode: bool,
@@ -123,51 +118,78 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// `text` (a JSON array of rows, each an array of values) as an array of JS rows.
-    fn rows(&self, text: &str) -> Result<JsValue> {
+    /// `rows` as arrays of JS rows in `parts`, one per about [`PART_BYTES`] of JSON. A part
+    /// crosses as one JSON array of all its rows' values in order, then the row count
+    /// (`[1,"a",2,"b",2]`: no array per row to parse), and the bytes of its `bytea` values.
+    fn rows(&self, rows: &[Row], columns: &[Column], parts: &mut Vec<JsValue>) -> Result<()> {
+        let per_row = 4 * columns.len() + 2;
+        let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
+        let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
+        let mut bytes = Vec::new();
+        let mut count = 0;
+        text.push('[');
+        for (i, row) in rows.iter().enumerate() {
+            for (raw, column) in row.values().zip(columns) {
+                match raw {
+                    None => text.push_str("null"),
+                    Some(raw) => {
+                        emit_raw(&mut text, &mut bytes, column.type_oid, column.format, raw)?
+                    }
+                }
+                text.push(',');
+            }
+            count += 1;
+            if text.len() >= PART_BYTES || i + 1 == rows.len() {
+                push_int(&mut text, count);
+                text.push(']');
+                parts.push(self.part(&text, &bytes)?);
+                text.clear();
+                text.push('[');
+                bytes.clear();
+                count = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn part(&self, text: &str, bytes: &[u8]) -> Result<JsValue> {
+        let bytes = match bytes.is_empty() {
+            true => JsValue::UNDEFINED,
+            // A copy: the runtime never gets a view into wasm memory.
+            false => Uint8Array::from(bytes).into(),
+        };
         self.build
-            .call3(
+            .call4(
                 &JsValue::UNDEFINED,
                 &JsValue::from_str(self.fields),
                 &JsValue::from_str(text),
+                &bytes,
                 &JsValue::from_bool(self.array_mode),
             )
             .map_err(|_| Error::decode("a part of the result could not be made into rows"))
     }
 }
 
-/// Converts one result for the TS layer: its fields line (see [`fields_line`]), then
-/// `{"command":…,"rowCount":…,"rows":[…]}` with each row an array of values (JSON text never
-/// holds a raw newline). The TS layer makes object rows of the arrays; one `JSON.parse` per
-/// text, never a `Reflect::set` per field. With `earlier` parts, or rows beyond [`PART_BYTES`]
-/// of JSON, it comes back as an array `[text, part, part, …]`: each part the already built
-/// rows of a run of leading rows, the text holding the fields and the last rows.
-fn result_to_js(result: &QueryResult, builder: &Builder, earlier: Vec<JsValue>) -> Result<JsValue> {
-    let mut parts = earlier;
-    let rows = rows_json(&result.rows, &result.columns, builder, &mut parts)?;
-    let mut json = String::with_capacity(builder.fields.len() + rows.len() + 64);
-    json.push_str(builder.fields);
-    json.push_str("\n{\"command\":");
-    push_json_string(&mut json, result.command.split(' ').next().unwrap_or(""));
-    json.push_str(",\"rowCount\":");
+/// One result for the TS layer: `[head, part, …]`, the head its fields line (see
+/// [`fields_line`]) and `{"command":…,"rowCount":…}` (JSON text never holds a raw newline),
+/// each part an array of rows from the builder.
+fn result_to_js(result: &QueryResult, fields: &str, parts: Vec<JsValue>) -> JsValue {
+    let mut head = String::with_capacity(fields.len() + 64);
+    head.push_str(fields);
+    head.push_str("\n{\"command\":");
+    push_json_string(&mut head, result.command.split(' ').next().unwrap_or(""));
+    head.push_str(",\"rowCount\":");
     match result.rows_affected {
-        Some(n) => push_int(&mut json, i64::try_from(n).unwrap_or(i64::MAX)),
-        None => json.push_str("null"),
+        Some(n) => push_int(&mut head, i64::try_from(n).unwrap_or(i64::MAX)),
+        None => head.push_str("null"),
     }
-    json.push_str(",\"rows\":");
-    json.push_str(&rows);
-    drop(rows);
-    json.push('}');
-    let text = JsValue::from_str(&json);
-    if parts.is_empty() {
-        return Ok(text);
-    }
+    head.push('}');
     let out = Array::new_with_length(parts.len() as u32 + 1);
-    out.set(0, text);
+    out.set(0, JsValue::from_str(&head));
     for (i, part) in parts.into_iter().enumerate() {
         out.set(i as u32 + 1, part);
     }
-    Ok(out.into())
+    out.into()
 }
 
 /// The columns as one JSON line, `[{name,dataTypeID,tableID,columnID,kind}]`: the TS layer
@@ -193,50 +215,6 @@ fn fields_line(columns: &[Column]) -> String {
     }
     json.push(']');
     json
-}
-
-/// `rows` as JSON arrays of rows of about [`PART_BYTES`] of text each: every full one made
-/// into rows in `parts`, the last returned as text (`[…]`).
-fn rows_json(
-    rows: &[Row],
-    columns: &[Column],
-    builder: &Builder,
-    parts: &mut Vec<JsValue>,
-) -> Result<String> {
-    let per_row = 4 * columns.len() + 2;
-    let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
-    let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
-    text.push('[');
-    for row in rows {
-        if text.len() >= PART_BYTES {
-            text.push(']');
-            parts.push(builder.rows(&text)?);
-            text.clear();
-            text.push('[');
-        }
-        if text.len() > 1 {
-            text.push(',');
-        }
-        push_row(&mut text, columns, row)?;
-    }
-    text.push(']');
-    Ok(text)
-}
-
-/// One row as a JSON array of its values.
-fn push_row(out: &mut String, columns: &[Column], row: &Row) -> Result<()> {
-    out.push('[');
-    for (i, (raw, column)) in row.values().zip(columns).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match raw {
-            None => out.push_str("null"),
-            Some(raw) => emit_raw(out, column.type_oid, column.format, raw)?,
-        }
-    }
-    out.push(']');
-    Ok(())
 }
 
 fn param(v: &JsValue) -> Result<Param> {
