@@ -116,7 +116,7 @@ export class Transaction {
       throw toError({ edgepgError: true, kind: 'connection', code: 'closed', outcome: 'not_executed', message: 'this transaction has ended: use the tx handle only inside its transaction() callback' });
     }
     try {
-      return finish<R>(await this.inner.query(text, params));
+      return finish<R>(await this.inner.query(text, params), false);
     } catch (e) {
       throw toError(e);
     }
@@ -164,7 +164,7 @@ export class Pool {
     const pool = this.#inner ?? (await this.#ready());
     const arrayMode = options.rowMode === 'array';
     try {
-      return finish<R>(await pool.query(text, params, arrayMode, this.#scope()));
+      return finish<R>(await pool.query(text, params, arrayMode, this.#scope()), arrayMode);
     } catch (e) {
       throw toError(e);
     }
@@ -178,7 +178,7 @@ export class Pool {
     const pool = this.#inner ?? (await this.#ready());
     try {
       const raw = await pool.batch(queries.map((q) => ({ sql: q.text, params: q.params })), false, this.#scope());
-      return raw.map((r) => finish<Row>(r).rows);
+      return raw.map((r) => finish<Row>(r, false).rows);
     } catch (e) {
       throw toError(e);
     }

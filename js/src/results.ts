@@ -23,7 +23,8 @@ interface RawField extends Field {
 /**
  * What the wasm returns for one statement: `[head, part, …]`, the head its fields line and
  * `{"command":…,"rowCount":…}`, each part the rows `buildRows` made of a run of rows (a large
- * result never exists as one text).
+ * result never exists as one text). A small result has its values in the head
+ * (`"values":[…]`) and no parts.
  */
 export type RawResult = [string, ...unknown[][]];
 
@@ -101,8 +102,11 @@ function objectMaker(raw: readonly RawField[]): Shape['object'] {
  * values, `buf` its `bytea` bytes, `fields` the result's fields line.
  */
 export function buildRows(fields: string, text: string, buf: Uint8Array | undefined, arrayMode: boolean): unknown[] {
-  const shape = shapeOf(fields);
-  const values = JSON.parse(text) as unknown[];
+  return rowsOf(shapeOf(fields), JSON.parse(text) as unknown[], buf, arrayMode);
+}
+
+/** The rows of a part's values (`[…values, count]`). */
+function rowsOf(shape: Shape, values: unknown[], buf: Uint8Array | undefined, arrayMode: boolean): unknown[] {
   const count = values[values.length - 1] as number;
   const n = shape.fields.length;
   const bytes: Bytes = { buf, at: 0 };
@@ -120,12 +124,16 @@ export function buildRows(fields: string, text: string, buf: Uint8Array | undefi
   return rows;
 }
 
-export function finish<R>(result: RawResult): QueryResult<R> {
+export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R> {
   const head = result[0];
   const cut = head.indexOf('\n');
   const shape = shapeOf(head.slice(0, cut));
-  const { command, rowCount } = JSON.parse(head.slice(cut + 1)) as { command: string; rowCount: number | null };
-  const rows = result.length === 1 ? [] : result.length === 2 ? result[1] : ([] as unknown[]).concat(...(result.slice(1) as unknown[][]));
+  const { command, rowCount, values } = JSON.parse(head.slice(cut + 1)) as { command: string; rowCount: number | null; values?: unknown[] };
+  let rows: unknown[];
+  if (values) rows = rowsOf(shape, values, undefined, arrayMode);
+  else if (result.length === 1) rows = [];
+  else if (result.length === 2) rows = result[1];
+  else rows = ([] as unknown[]).concat(...(result.slice(1) as unknown[][]));
   return {
     rows: rows as R[],
     fields: shape.fields.slice(),

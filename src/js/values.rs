@@ -70,9 +70,19 @@ impl PartsSink {
             .map(std::mem::take)
             .unwrap_or_default();
         let fields = fields_line(&result.columns);
-        self.builder(&fields)
-            .rows(&result.rows, &result.columns, &mut parts)?;
-        Ok(result_to_js(result, &fields, parts))
+        let builder = self.builder(&fields);
+        let (last, bytes) = builder.write(&result.rows, &result.columns, &mut parts)?;
+        // A small result (the common case) crosses as one text: no builder call.
+        let inline = parts.is_empty() && bytes.is_empty() && !last.is_empty();
+        if !inline && !last.is_empty() {
+            parts.push(builder.part(&last, &bytes)?);
+        }
+        Ok(result_to_js(
+            result,
+            &fields,
+            inline.then_some(&*last),
+            parts,
+        ))
     }
 
     fn builder<'a>(&'a self, fields: &'a str) -> Builder<'a> {
@@ -96,8 +106,15 @@ impl RowSink for PartsSink {
             return;
         }
         let fields = fields_line(columns);
+        let builder = self.builder(&fields);
         let mut built = Vec::new();
-        match self.builder(&fields).rows(&rows, columns, &mut built) {
+        let done = builder
+            .write(&rows, columns, &mut built)
+            .and_then(|(last, bytes)| match last.is_empty() {
+                true => Ok(()),
+                false => builder.part(&last, &bytes).map(|part| built.push(part)),
+            });
+        match done {
             Ok(()) => {
                 let mut parts = self.parts.borrow_mut();
                 if parts.len() <= statement {
@@ -118,17 +135,25 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// `rows` as arrays of JS rows in `parts`, one per about [`PART_BYTES`] of JSON. A part
-    /// crosses as one JSON array of all its rows' values in order, then the row count
-    /// (`[1,"a",2,"b",2]`: no array per row to parse), and the bytes of its `bytea` values.
-    fn rows(&self, rows: &[Row], columns: &[Column], parts: &mut Vec<JsValue>) -> Result<()> {
+    /// Writes `rows` as parts of about [`PART_BYTES`] of JSON each: every full one made into JS
+    /// rows in `parts`, the last returned unmade (its text and bytes; an empty text if no rows
+    /// are left). A part is one JSON array of all its rows' values in order, then the row count
+    /// (`[1,"a",2,"b",2]`: no array per row to parse), with the bytes of its `bytea` values.
+    fn write(
+        &self,
+        rows: &[Row],
+        columns: &[Column],
+        parts: &mut Vec<JsValue>,
+    ) -> Result<(String, Vec<u8>)> {
         let per_row = 4 * columns.len() + 2;
         let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
         let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
         let mut bytes = Vec::new();
         let mut count = 0;
-        text.push('[');
-        for (i, row) in rows.iter().enumerate() {
+        for row in rows {
+            if count == 0 {
+                text.push('[');
+            }
             for (raw, column) in row.values().zip(columns) {
                 match raw {
                     None => text.push_str("null"),
@@ -139,17 +164,20 @@ impl Builder<'_> {
                 text.push(',');
             }
             count += 1;
-            if text.len() >= PART_BYTES || i + 1 == rows.len() {
+            if text.len() >= PART_BYTES {
                 push_int(&mut text, count);
                 text.push(']');
                 parts.push(self.part(&text, &bytes)?);
                 text.clear();
-                text.push('[');
                 bytes.clear();
                 count = 0;
             }
         }
-        Ok(())
+        if count > 0 {
+            push_int(&mut text, count);
+            text.push(']');
+        }
+        Ok((text, bytes))
     }
 
     fn part(&self, text: &str, bytes: &[u8]) -> Result<JsValue> {
@@ -172,9 +200,15 @@ impl Builder<'_> {
 
 /// One result for the TS layer: `[head, part, …]`, the head its fields line (see
 /// [`fields_line`]) and `{"command":…,"rowCount":…}` (JSON text never holds a raw newline),
-/// each part an array of rows from the builder.
-fn result_to_js(result: &QueryResult, fields: &str, parts: Vec<JsValue>) -> JsValue {
-    let mut head = String::with_capacity(fields.len() + 64);
+/// each part an array of rows from the builder. A small result's values are in the head
+/// instead (`"values":[…]`, a part's text), and there are no parts.
+fn result_to_js(
+    result: &QueryResult,
+    fields: &str,
+    values: Option<&str>,
+    parts: Vec<JsValue>,
+) -> JsValue {
+    let mut head = String::with_capacity(fields.len() + 64 + values.map_or(0, str::len));
     head.push_str(fields);
     head.push_str("\n{\"command\":");
     push_json_string(&mut head, result.command.split(' ').next().unwrap_or(""));
@@ -182,6 +216,10 @@ fn result_to_js(result: &QueryResult, fields: &str, parts: Vec<JsValue>) -> JsVa
     match result.rows_affected {
         Some(n) => push_int(&mut head, i64::try_from(n).unwrap_or(i64::MAX)),
         None => head.push_str("null"),
+    }
+    if let Some(values) = values {
+        head.push_str(",\"values\":");
+        head.push_str(values);
     }
     head.push('}');
     let out = Array::new_with_length(parts.len() as u32 + 1);
