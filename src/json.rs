@@ -38,90 +38,131 @@ pub(crate) fn kind_of(type_oid: Oid) -> ColumnKind {
     }
 }
 
-/// Writes one non-NULL value as JSON, copying text-format bytes where they already are JSON;
-/// a `bytea` value's bytes go to `bytes`.
-pub(crate) fn emit_raw(
-    out: &mut String,
-    bytes: &mut Vec<u8>,
+/// How one column's values are written, chosen once per column (not per value).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Emitter {
+    how: How,
     type_oid: Oid,
     format: Format,
-    raw: &[u8],
-) -> Result<()> {
-    if format == Format::Text {
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum How {
+    /// Text `int2`/`int4`/`oid`: copied when it is a plain integer.
+    Integer,
+    /// Text `float4`/`float8`: copied when it is a JSON number, else a string.
+    Float,
+    /// Text `bool`.
+    Bool,
+    /// Text integer arrays: copied as JSON arrays when of the plain shape.
+    IntArray,
+    /// Text `bytea` (hex): the bytes beside the text.
+    Bytea,
+    /// Text `json`/`jsonb`: copied.
+    Json,
+    /// Text `timestamptz`: milliseconds since the epoch.
+    TimestampTz,
+    /// Text written as a JSON string.
+    String,
+    /// Anything else: decoded first.
+    Decode,
+}
+
+impl Emitter {
+    pub(crate) fn new(type_oid: Oid, format: Format) -> Emitter {
+        let how = match (format, type_oid) {
+            (Format::Binary, _) => How::Decode,
+            (_, oid::INT2 | oid::INT4 | oid::OID) => How::Integer,
+            (_, oid::FLOAT4 | oid::FLOAT8) => How::Float,
+            (_, oid::BOOL) => How::Bool,
+            (_, oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY) => How::IntArray,
+            (_, oid::BYTEA) => How::Bytea,
+            (_, oid::JSON | oid::JSONB) => How::Json,
+            (_, oid::TIMESTAMPTZ) => How::TimestampTz,
+            (
+                _,
+                oid::TEXT
+                | oid::VARCHAR
+                | oid::BPCHAR
+                | oid::NAME
+                | oid::UUID
+                | oid::NUMERIC
+                | oid::INT8
+                | oid::DATE
+                | oid::TIME
+                | oid::TIMETZ
+                | oid::INTERVAL
+                | oid::INET
+                | oid::CIDR,
+            ) => How::String,
+            _ => How::Decode,
+        };
+        Emitter {
+            how,
+            type_oid,
+            format,
+        }
+    }
+
+    /// Writes one non-NULL value as JSON, copying text-format bytes where they already are
+    /// JSON; a `bytea` value's bytes go to `bytes`.
+    pub(crate) fn emit(&self, out: &mut String, bytes: &mut Vec<u8>, raw: &[u8]) -> Result<()> {
         // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check.
-        match type_oid {
-            oid::INT2 | oid::INT4 | oid::OID if is_integer(raw) => {
+        match self.how {
+            How::Integer if is_integer(raw) => {
                 push_ascii(out, raw);
                 return Ok(());
             }
-            oid::FLOAT4 | oid::FLOAT8 if is_json_number(raw) => {
+            How::Float if is_json_number(raw) => {
                 push_ascii(out, raw);
                 return Ok(());
             }
-            oid::BOOL => {
+            How::Bool => {
                 out.push_str(if raw == b"t" { "true" } else { "false" });
                 return Ok(());
             }
-            oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY if push_int_array(out, raw) => {
+            How::IntArray if push_int_array(out, raw) => return Ok(()),
+            How::Bytea if push_hex_bytes(bytes, raw) => {
+                push_int(out, (raw.len() / 2 - 1) as i64);
                 return Ok(());
             }
-            // bytea_output=hex: the digits after `\x`, two per byte.
-            oid::BYTEA if raw.starts_with(b"\\x") && raw.len().is_multiple_of(2) => {
-                let start = bytes.len();
-                for pair in raw[2..].chunks_exact(2) {
-                    match (hex_digit(pair[0]), hex_digit(pair[1])) {
-                        (Some(high), Some(low)) => bytes.push(high << 4 | low),
-                        _ => {
-                            // Not hex after all: the general decoder says what is wrong.
-                            bytes.truncate(start);
-                            break;
-                        }
-                    }
+            How::Json | How::TimestampTz | How::String | How::Float => {
+                let text = std::str::from_utf8(raw)
+                    .map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
+                match self.how {
+                    How::Json => out.push_str(text),
+                    How::TimestampTz => match Timestamp::parse_tz(text)?.unix_micros() {
+                        Some(us) => push_int(out, us.div_euclid(1000)),
+                        None => push_json_string(out, text),
+                    },
+                    _ => push_json_string(out, text),
                 }
-                if bytes.len() - start == (raw.len() - 2) / 2 {
-                    push_int(out, (bytes.len() - start) as i64);
-                    return Ok(());
-                }
+                return Ok(());
             }
             _ => {}
         }
-        let text =
-            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
-        match type_oid {
-            oid::JSON | oid::JSONB => {
-                out.push_str(text);
-                return Ok(());
+        emit_value(out, bytes, &decode(self.type_oid, self.format, raw)?);
+        Ok(())
+    }
+}
+
+/// Appends the bytes of a hex-format `bytea` (`\x` and two digits per byte) to `bytes`; false
+/// (nothing appended) if `raw` is not of that form.
+fn push_hex_bytes(bytes: &mut Vec<u8>, raw: &[u8]) -> bool {
+    if !raw.starts_with(b"\\x") || !raw.len().is_multiple_of(2) {
+        return false;
+    }
+    let start = bytes.len();
+    for pair in raw[2..].chunks_exact(2) {
+        match (hex_digit(pair[0]), hex_digit(pair[1])) {
+            (Some(high), Some(low)) => bytes.push(high << 4 | low),
+            _ => {
+                bytes.truncate(start);
+                return false;
             }
-            oid::TIMESTAMPTZ => {
-                match Timestamp::parse_tz(text)?.unix_micros() {
-                    Some(us) => push_int(out, us.div_euclid(1000)),
-                    None => push_json_string(out, text),
-                }
-                return Ok(());
-            }
-            oid::TEXT
-            | oid::VARCHAR
-            | oid::BPCHAR
-            | oid::NAME
-            | oid::UUID
-            | oid::NUMERIC
-            | oid::INT8
-            | oid::DATE
-            | oid::TIME
-            | oid::TIMETZ
-            | oid::INTERVAL
-            | oid::INET
-            | oid::CIDR
-            | oid::FLOAT4
-            | oid::FLOAT8 => {
-                push_json_string(out, text);
-                return Ok(());
-            }
-            _ => {}
         }
     }
-    emit_value(out, bytes, &decode(type_oid, format, raw)?);
-    Ok(())
+    true
 }
 
 /// The value of one hex digit.
@@ -207,8 +248,8 @@ fn push_hex_string(out: &mut String, bytes: &[u8]) {
     out.push('"');
 }
 
-/// An integer in decimal, without `core::fmt`. Digits come in groups of eight from u32
-/// arithmetic: a 64-bit division costs a 128-bit multiply in wasm.
+/// An integer in decimal, without `core::fmt`. Digits come two at a time from a table, in
+/// groups of eight from u32 arithmetic: a 64-bit division costs a 128-bit multiply in wasm.
 pub(crate) fn push_int(out: &mut String, v: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -217,20 +258,27 @@ pub(crate) fn push_int(out: &mut String, v: i64) {
     while n >= 100_000_000 {
         let mut group = (n % 100_000_000) as u32;
         n /= 100_000_000;
-        for _ in 0..8 {
-            at -= 1;
-            digits[at] = b'0' + (group % 10) as u8;
-            group /= 10;
+        for _ in 0..4 {
+            at -= 2;
+            let pair = (group % 100) as usize * 2;
+            digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+            group /= 100;
         }
     }
     let mut group = n as u32;
-    loop {
+    while group >= 100 {
+        at -= 2;
+        let pair = (group % 100) as usize * 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        group /= 100;
+    }
+    if group >= 10 {
+        at -= 2;
+        let pair = group as usize * 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (group % 10) as u8;
-        group /= 10;
-        if group == 0 {
-            break;
-        }
+        digits[at] = b'0' + group as u8;
     }
     if v < 0 {
         out.push('-');
@@ -238,62 +286,83 @@ pub(crate) fn push_int(out: &mut String, v: i64) {
     push_ascii(out, &digits[at..]);
 }
 
+/// `00`, `01`, … `99`.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut table = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        table[2 * i] = b'0' + (i / 10) as u8;
+        table[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Copies an integer array's text form (`{1,-2,NULL}`, `{{1,2},{3,4}}`) as JSON (`[1,-2,null]`)
 /// when it is exactly that shape; false (nothing written) for anything else (a lower-bound
 /// decoration like `[0:1]={…}`, quoting, a malformed text), which takes the general decoder.
 pub(crate) fn push_int_array(out: &mut String, b: &[u8]) -> bool {
+    let start = out.len();
+    let copied = copy_int_array(out, b);
+    if !copied {
+        out.truncate(start);
+    }
+    copied
+}
+
+/// [`push_int_array`]'s one pass: checks and writes as it goes (the caller drops what it wrote
+/// of a text that turns out malformed).
+fn copy_int_array(out: &mut String, b: &[u8]) -> bool {
+    if b.first() != Some(&b'{') {
+        return false;
+    }
+    out.reserve(b.len() + 8);
     let mut depth = 0usize;
     // After `{` or `,` an element or `{` (or, after `{`, `}`) must follow.
     let mut want_value = true;
     let mut i = 0;
-    let mut ok = !b.is_empty() && b[0] == b'{';
-    while ok && i < b.len() {
+    while i < b.len() {
         match b[i] {
-            b'{' if want_value => depth += 1,
+            b'{' if want_value => {
+                depth += 1;
+                out.push('[');
+            }
             b'}' if depth > 0 && (!want_value || b[i - 1] == b'{') => {
                 depth -= 1;
                 want_value = false;
+                out.push(']');
+                if depth == 0 && i + 1 != b.len() {
+                    return false;
+                }
             }
-            b',' if !want_value && depth > 0 => want_value = true,
+            b',' if !want_value && depth > 0 => {
+                want_value = true;
+                out.push(',');
+            }
             b'N' if want_value && b[i..].starts_with(b"NULL") => {
+                out.push_str("null");
                 i += 3;
                 want_value = false;
             }
-            b'-' | b'0'..=b'9' if want_value => {
-                let digits = usize::from(b[i] == b'-');
-                let end = b[i + digits..]
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .map_or(b.len(), |n| i + digits + n);
+            c @ (b'-' | b'0'..=b'9') if want_value => {
+                let digits = i + usize::from(c == b'-');
+                let mut end = digits;
+                while end < b.len() && b[end].is_ascii_digit() {
+                    end += 1;
+                }
                 // JSON forbids leading zeros (`007`): Postgres never prints them.
-                ok = end > i + digits && (b[i + digits] != b'0' || end == i + digits + 1);
+                if end == digits || (b[digits] == b'0' && end > digits + 1) {
+                    return false;
+                }
+                push_ascii(out, &b[i..end]);
                 i = end - 1;
                 want_value = false;
             }
-            _ => ok = false,
-        }
-        i += 1;
-        ok &= depth > 0 || i == b.len();
-    }
-    if !ok || depth != 0 {
-        return false;
-    }
-    // Only `{}`, `,`, `-`, digits and `NULL` are left: ASCII.
-    out.reserve(b.len() + 8);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'{' => out.push('['),
-            b'}' => out.push(']'),
-            b'N' => {
-                out.push_str("null");
-                i += 3;
-            }
-            c => out.push(char::from(c)),
+            _ => return false,
         }
         i += 1;
     }
-    true
+    depth == 0
 }
 
 fn push_display(out: &mut String, v: impl std::fmt::Display) {
@@ -316,8 +385,15 @@ fn is_json_number(s: &[u8]) -> bool {
 
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    // Eight bytes at a time up to the first that may need an escape.
+    let clean = s
+        .as_bytes()
+        .chunks_exact(8)
+        .take_while(|chunk| <[u8; 8]>::try_from(*chunk).is_ok_and(|c| !may_escape(c)))
+        .count()
+        * 8;
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().skip(clean) {
         if b >= 0x20 && b != b'"' && b != b'\\' {
             continue;
         }
@@ -342,20 +418,29 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// True if one of the eight bytes is below 0x20, `"` or `\\` (the word-at-a-time "has a zero
+/// byte" and "has a byte less than n" tests, exact as to whether there is one).
+fn may_escape(chunk: [u8; 8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let x = u64::from_le_bytes(chunk);
+    let below = x.wrapping_sub(ONES * 0x20) & !x;
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    (below | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash))
+        & HIGHS
+        != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn raw(type_oid: Oid, text: &str) -> String {
         let mut out = String::new();
-        emit_raw(
-            &mut out,
-            &mut Vec::new(),
-            type_oid,
-            Format::Text,
-            text.as_bytes(),
-        )
-        .unwrap();
+        Emitter::new(type_oid, Format::Text)
+            .emit(&mut out, &mut Vec::new(), text.as_bytes())
+            .unwrap();
         out
     }
 
@@ -414,36 +499,60 @@ mod tests {
     fn bytea_goes_beside_the_text_as_bytes() {
         let (mut out, mut bytes) = (String::new(), Vec::new());
         for text in ["\\xdeadBEEF", "\\x", "\\x00ff"] {
-            emit_raw(
-                &mut out,
-                &mut bytes,
-                oid::BYTEA,
-                Format::Text,
-                text.as_bytes(),
-            )
-            .unwrap();
+            Emitter::new(oid::BYTEA, Format::Text)
+                .emit(&mut out, &mut bytes, text.as_bytes())
+                .unwrap();
             out.push(',');
         }
         // An array of bytea (decoded, then written the same way).
         let array = br#"{"\\x01",NULL}"#;
-        emit_raw(&mut out, &mut bytes, oid::BYTEA_ARRAY, Format::Text, array).unwrap();
+        Emitter::new(oid::BYTEA_ARRAY, Format::Text)
+            .emit(&mut out, &mut bytes, array)
+            .unwrap();
         assert_eq!(out, "4,0,2,[1,null]");
         assert_eq!(bytes, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x01]);
         // Not hex: the general decoder's error, and nothing left in the buffer.
         for text in ["\\xabc", "\\xzz"] {
             let before = bytes.len();
             assert!(
-                emit_raw(
-                    &mut out,
-                    &mut bytes,
-                    oid::BYTEA,
-                    Format::Text,
-                    text.as_bytes()
-                )
-                .is_err()
+                Emitter::new(oid::BYTEA, Format::Text)
+                    .emit(&mut out, &mut bytes, text.as_bytes())
+                    .is_err()
             );
             assert_eq!(bytes.len(), before);
         }
+    }
+
+    #[test]
+    fn strings_escape_wherever_the_byte_is() {
+        let plain = "abcdefghijklmnopqrstuvwxyz0123456789é€";
+        for special in ['"', '\\', '\n', '\r', '\t', '\u{1}', '\u{1f}'] {
+            for at in 0..=plain.chars().count() {
+                let mut text: String = plain.chars().take(at).collect();
+                text.push(special);
+                text.extend(plain.chars().skip(at));
+                let mut out = String::new();
+                push_json_string(&mut out, &text);
+                let mut want = String::from("\"");
+                for c in text.chars() {
+                    match c {
+                        '"' => want.push_str("\\\""),
+                        '\\' => want.push_str("\\\\"),
+                        '\n' => want.push_str("\\n"),
+                        '\r' => want.push_str("\\r"),
+                        '\t' => want.push_str("\\t"),
+                        c if (c as u32) < 0x20 => want.push_str(&format!("\\u{:04x}", c as u32)),
+                        c => want.push(c),
+                    }
+                }
+                want.push('"');
+                assert_eq!(out, want, "{text:?}");
+            }
+        }
+        // No byte of a multi-byte character looks like one to escape.
+        let mut out = String::new();
+        push_json_string(&mut out, "€€€€ü ÿ\u{7f}\u{80}");
+        assert_eq!(out, "\"€€€€ü ÿ\u{7f}\u{80}\"");
     }
 
     #[test]

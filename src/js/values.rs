@@ -17,7 +17,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::driver::RowSink;
 use crate::error::{Error, Result};
-use crate::json::{emit_raw, kind_of, push_int, push_json_string};
+use crate::json::{Emitter, kind_of, push_int, push_json_string};
 use crate::proto::types::{Format, oid};
 use crate::proto::{Column, Param, QueryResult, Row};
 
@@ -149,17 +149,19 @@ impl Builder<'_> {
         let estimate: usize = rows.iter().map(|r| r.byte_len() + per_row).sum::<usize>() + 2;
         let mut text = String::with_capacity(estimate.min(PART_BYTES + PART_BYTES / 4));
         let mut bytes = Vec::new();
+        let emitters: Vec<Emitter> = columns
+            .iter()
+            .map(|c| Emitter::new(c.type_oid, c.format))
+            .collect();
         let mut count = 0;
         for row in rows {
             if count == 0 {
                 text.push('[');
             }
-            for (raw, column) in row.values().zip(columns) {
+            for (raw, emitter) in row.values().zip(&emitters) {
                 match raw {
                     None => text.push_str("null"),
-                    Some(raw) => {
-                        emit_raw(&mut text, &mut bytes, column.type_oid, column.format, raw)?
-                    }
+                    Some(raw) => emitter.emit(&mut text, &mut bytes, raw)?,
                 }
                 text.push(',');
             }
