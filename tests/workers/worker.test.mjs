@@ -15,7 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -161,6 +161,8 @@ describe('edgepg in a Worker (wrangler dev)', () => {
   });
 
   test('direct PostgreSQL: SCRAM-SHA-256 connections, one pool across requests', async () => {
+    // Only the log written from here on: the stack's log outlives runs, and pids repeat.
+    const logStart = statSync(PG_LOG).size;
     const pids = [];
     for (let i = 0; i < 10; i++) {
       const { status, body } = await get('/direct');
@@ -176,7 +178,7 @@ describe('edgepg in a Worker (wrangler dev)', () => {
     report.directDistinctBackends = { requests: pids.length, distinctPids: new Set(pids).size };
     // The server log says how each of these backends authenticated (log_connections = on).
     const lines = await waitFor(() => {
-      const text = readFileSync(PG_LOG, 'utf8');
+      const text = readFileSync(PG_LOG).subarray(logStart).toString('utf8');
       const found = pids.map((pid) => text.split('\n').find((l) => l.includes(`[${pid}]`) && l.includes('connection authenticated')));
       return found.every(Boolean) ? found : null;
     }, 5000, 'connection authenticated lines in postgres.log');
