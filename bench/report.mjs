@@ -483,17 +483,15 @@ function explain(id, results, agg) {
   if (id === 'decode' && e) {
     const d = agg.decode['edgepg-tcp'];
     const best = ['pg', 'postgres'].map((x) => agg.decode[x]).filter(Boolean).sort((a, b) => a.peakMb.med - b.peakMb.med)[0];
-    const finish = fnUs(e, /^finish /);
-    const convert = fnUs(e, /^(convert|hexToBytes) /);
-    const parse = fnUs(e, new RegExp(`edgepg\\.js:${glueLine('JSON.parse(getStringFromWasm0')}$`));
-    const emit = fnUs(e, /push_row|emit_raw|emit_value|push_json_string|push_int|push_hex_string|push_int_array|types::decode|temporal::/);
+    const parse = fnUs(e, /^buildRows /);
+    const make = fnUs(e, /results\.js/) - parse - fnUs(e, /^(finish|shapeOf) /);
+    const emit = fnUs(e, /Builder::write|Emitter|push_json_string|push_int|push_hex|int_array|types::decode|temporal::/);
     const gc = catUs(e, 'GC');
     const lines = [
       `**Reading.** CPU: ${fmt(e.perOp.us, 1)} µs per row for edgepg against ${peer ? `${fmt(peer.perOp.us, 1)} µs for ${label(peer.driver)}` : 'the peer'}. ` +
-        'Rows cross the boundary as JSON text while the result still arrives: every 256 KiB of DataRows the wasm writes the rows as JSON (src/js/values.rs `PartsSink` → `push_row`, most values copied from the text format as they are: ' +
-        `≈${fmt(emit, 2)} µs/row) and \`JSON.parse\` turns the part into JS objects at once (≈${fmt(parse, 2)} µs/row, the largest single cost); ` +
-        `\`finish\` (js/src/results.ts) joins the parts and turns timestamps into Date and bytea hex into bytes (≈${fmt(finish + convert, 2)} µs/row); GC ≈${fmt(gc, 2)} µs/row. ` +
-        'JSON.parse is native and already the fastest way V8 offers to build many objects; reaching 1.5× the best peer would take building rows without a text step at all (values written by the wasm straight into JS objects cost a boundary call each, slower still).',
+        'Rows cross the boundary while the result still arrives: every 256 KiB of DataRows the wasm writes the part\'s values as one flat JSON array, the bytes of its bytea values in a buffer beside it (src/js/values.rs `Builder::write`, src/json.rs `Emitter`; most values copied from the text format as they are: ' +
+        `≈${fmt(emit, 2)} µs/row); \`buildRows\` (js/src/results.ts) parses the part (\`JSON.parse\`, most of its self time: ≈${fmt(parse, 2)} µs/row, the largest single cost) and makes the rows with a constructor per row shape, timestamps as Date, bytea as slices of the buffer (≈${fmt(make, 2)} µs/row); GC ≈${fmt(gc, 2)} µs/row, about what the peers pay: every driver keeps the same 100k rows of a dozen heap objects each. ` +
+        'Measured while building this and not kept: objects made by `JSON.parse` itself (the previous form) cost about a quarter more JS time; strings as slices of one string per part were about 12 % faster in JS but would let one kept value hold its whole part\'s text alive. Reaching 1.5× the best peer would take building rows without a text step at all (values written by the wasm straight into JS objects cost a boundary call each, slower still).',
     ];
     if (d?.wasmMb?.n) {
       lines.push(
