@@ -50,8 +50,8 @@ pub struct WasmTransaction {
 impl WasmPool {
     /// The isolate's pool for `url`, `options` and `transport` (see `js/src/core.ts`).
     /// `transport` is `{ kind: 'websocket', url, webSocket? }` or `{ kind: 'socket', factory }`;
-    /// `transportKey` names it in the isolate registry. `buildRows(fields, text, arrayMode)`
-    /// makes the rows of a result's JSON text (js/src/results.ts).
+    /// `transportKey` names it in the isolate registry. `buildRows(fields, text, bytes,
+    /// arrayMode)` makes the rows of one part of a result (js/src/results.ts).
     pub fn create(
         url: &str,
         options: &JsValue,
@@ -79,7 +79,7 @@ impl WasmPool {
     }
 
     /// Runs one statement; resolves to its result as `result_to_js` makes it (the TS layer's
-    /// `RawResult`: one text, or `[text, …parts]` for a large one).
+    /// `RawResult`: `[head, …parts]`, a small result's values in the head).
     pub fn query(
         &self,
         sql: String,
