@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
-use crate::proto::types::{Format, Oid, Timestamp, Value, decode, element_oid, oid};
+use crate::proto::types::{Format, Oid, Timestamp, Value, decode, element_oid, hex_value, oid};
 
 /// How the TS layer finishes a column's JSON values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +154,7 @@ fn push_hex_bytes(bytes: &mut Vec<u8>, raw: &[u8]) -> bool {
     }
     let start = bytes.len();
     for pair in raw[2..].chunks_exact(2) {
-        match (hex_digit(pair[0]), hex_digit(pair[1])) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
             (Some(high), Some(low)) => bytes.push(high << 4 | low),
             _ => {
                 bytes.truncate(start);
@@ -163,16 +163,6 @@ fn push_hex_bytes(bytes: &mut Vec<u8>, raw: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// The value of one hex digit.
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Appends bytes the caller checked to be ASCII.

@@ -40,6 +40,7 @@ pub use array::{Array, Dim};
 pub use interval::Interval;
 pub use network::Inet;
 pub use oid::{array_oid, element_oid};
+pub(crate) use scalar::hex_value;
 pub use temporal::{Date, Time, TimeTz, Timestamp};
 
 /// A Postgres type OID (`pg_type.oid`).

@@ -133,7 +133,8 @@ fn is_octal(byte: u8) -> bool {
     matches!(byte, b'0'..=b'7')
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
+/// The value of one hex digit.
+pub(crate) fn hex_value(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
         b'a'..=b'f' => Some(byte - b'a' + 10),
