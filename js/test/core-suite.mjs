@@ -521,6 +521,25 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       const arrays = await db.query(query, [], { rowMode: 'array' });
       assert.equal(arrays.rows.length, n);
       arrays.rows.forEach((row, i) => check(row, i, (r, _k, j) => r[j]));
+      // bytea values share one buffer per part, cut in value order: NULLs, empty values, arrays
+      // of bytea and several bytea columns keep every row's bytes its own.
+      const bytes = (g) => new Uint8Array([(g >>> 8) & 255, g & 255]);
+      const byteaQuery = `SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE decode(lpad(to_hex(g), 4, '0'), 'hex') END AS a,
+          ''::bytea AS e, ARRAY[decode('ff', 'hex'), NULL, decode(lpad(to_hex(g), 4, '0'), 'hex')] AS arr,
+          decode(lpad(to_hex(g + 1), 4, '0'), 'hex') AS b
+        FROM generate_series(1, ${n}) g`;
+      for (const rowMode of ['object', 'array']) {
+        const { rows } = await db.query(byteaQuery, [], { rowMode });
+        assert.equal(rows.length, n);
+        rows.forEach((row, i) => {
+          const [g, a, e, arr, b] = rowMode === 'array' ? row : [row.g, row.a, row.e, row.arr, row.b];
+          assert.equal(g, i + 1);
+          assert.deepEqual(a, g % 3 === 0 ? null : bytes(g), `row ${g} a`);
+          assert.deepEqual(e, new Uint8Array(0));
+          assert.deepEqual(arr, [new Uint8Array([255]), null, bytes(g)]);
+          assert.deepEqual(b, bytes(g + 1));
+        });
+      }
       const [first, second] = await db.batch([db.sql`SELECT g FROM generate_series(1, ${n}) g`, db.sql`SELECT 1 AS one`]);
       assert.equal(first.length, n);
       assert.ok(first.every((r, i) => r.g === i + 1));
