@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use edgepg::proto::types::Value;
 use edgepg::proto::{Request, Statement};
-use edgepg::{Client, Config, Pool, PoolOptions};
+use edgepg::{Client, Config, Pool};
 use futures_util::future::join_all;
 
 const CONCURRENCY: usize = 1000;
@@ -334,13 +334,7 @@ fn thousand_callers_sustained_through_pgbouncer() {
     ));
     let bouncer_port = config("EDGEPG_URL_BOUNCER").port;
     run(async {
-        let pool = pool(
-            config("EDGEPG_URL_BOUNCER"),
-            PoolOptions {
-                max: MAX,
-                ..Default::default()
-            },
-        );
+        let pool = pool(config("EDGEPG_URL_BOUNCER"), at_most(MAX));
         let report = sustain(
             "pgbouncer",
             &pool,
@@ -366,13 +360,7 @@ fn thousand_callers_sustained_directly_never_above_max_backends() {
     run(async {
         let mut cfg: Config = config("EDGEPG_URL_SCRAM");
         cfg.application_name = Some(app.into());
-        let pool = pool(
-            cfg,
-            PoolOptions {
-                max: MAX,
-                ..Default::default()
-            },
-        );
+        let pool = pool(cfg, at_most(MAX));
         // The watcher: its own connection, counting the pool's backends every 50 ms.
         let mut watcher: Client = connect(&config("EDGEPG_URL_ADMIN")).await.unwrap();
         let peak = Rc::new(Cell::new(0usize));

@@ -19,7 +19,7 @@ use edgepg::proto::types::Value;
 use edgepg::proto::{Request, Statement};
 use edgepg::transport::tcp::TokioRuntime;
 use edgepg::transport::websocket_native::WsConnector;
-use edgepg::{Config, Pool, PoolOptions};
+use edgepg::{Config, Pool};
 use proxy_support::*;
 
 /// A plain tokio-tungstenite client (no driver) for frame-level checks.
@@ -310,10 +310,7 @@ fn pool_of_five_runs_200_concurrent_queries_through_the_proxy() {
     run(bounded("the pool", async {
         let pool = Pool::new(
             config("EDGEPG_URL_BOUNCER"),
-            PoolOptions {
-                max: 5,
-                ..Default::default()
-            },
+            at_most(5),
             Rc::new(proxy.connector()),
             TokioRuntime::shared(),
         );
