@@ -77,7 +77,9 @@ function objectMaker(raw: readonly RawField[]): Shape['object'] {
   const names = raw.map((f) => f.name);
   const kinds = raw.map((f) => f.kind);
   const n = names.length;
-  const Row = function (this: Record<string, unknown>) {} as unknown as new () => Record<string, unknown>;
+  // Nameless (a returned function gets no inferred name), so debuggers that name objects after
+  // their constructor show rows as plain objects, not as `Row {…}`.
+  const Row = nameless() as unknown as new () => Record<string, unknown>;
   Row.prototype = Object.prototype;
   if (!names.includes('__proto__')) {
     return (v, start, bytes) => {
@@ -95,6 +97,10 @@ function objectMaker(raw: readonly RawField[]): Shape['object'] {
     }
     return o;
   };
+}
+
+function nameless(): () => void {
+  return function () {};
 }
 
 /**
