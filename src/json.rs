@@ -11,7 +11,9 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
-use crate::proto::types::{Format, Oid, Timestamp, Value, decode, element_oid, hex_value, oid};
+use crate::proto::types::{
+    Format, MAXDIM, Oid, Timestamp, Value, decode, element_oid, hex_value, oid,
+};
 
 /// How the TS layer finishes a column's JSON values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,14 +50,16 @@ pub(crate) struct Emitter {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum How {
-    /// Text `int2`/`int4`/`oid`: copied when it is a plain integer.
-    Integer,
-    /// Text `float4`/`float8`: copied when it is a JSON number, else a string.
+    /// Text `int2`/`int4`/`oid`: copied when it is an integer as Postgres prints one, within
+    /// the type's range.
+    Integer(Range),
+    /// Text `float4`/`float8`: copied when it is a JSON number; `NaN`, `Infinity` and
+    /// `-Infinity` as strings.
     Float,
-    /// Text `bool`.
+    /// Text `bool`: `t` or `f`.
     Bool,
     /// Text integer arrays: copied as JSON arrays when of the plain shape.
-    IntArray,
+    IntArray(Range),
     /// Text `bytea` (hex): the bytes beside the text.
     Bytea,
     /// Text `json`/`jsonb`: copied.
@@ -72,10 +76,14 @@ impl Emitter {
     pub(crate) fn new(type_oid: Oid, format: Format) -> Emitter {
         let how = match (format, type_oid) {
             (Format::Binary, _) => How::Decode,
-            (_, oid::INT2 | oid::INT4 | oid::OID) => How::Integer,
+            (_, oid::INT2) => How::Integer(INT2),
+            (_, oid::INT4) => How::Integer(INT4),
+            (_, oid::OID) => How::Integer(OID),
             (_, oid::FLOAT4 | oid::FLOAT8) => How::Float,
             (_, oid::BOOL) => How::Bool,
-            (_, oid::INT2_ARRAY | oid::INT4_ARRAY | oid::OID_ARRAY) => How::IntArray,
+            (_, oid::INT2_ARRAY) => How::IntArray(INT2),
+            (_, oid::INT4_ARRAY) => How::IntArray(INT4),
+            (_, oid::OID_ARRAY) => How::IntArray(OID),
             (_, oid::BYTEA) => How::Bytea,
             (_, oid::JSON | oid::JSONB) => How::Json,
             (_, oid::TIMESTAMPTZ) => How::TimestampTz,
@@ -107,9 +115,10 @@ impl Emitter {
     /// Writes one non-NULL value as JSON, copying text-format bytes where they already are
     /// JSON; a `bytea` value's bytes go to `bytes`.
     pub(crate) fn emit(&self, out: &mut String, bytes: &mut Vec<u8>, raw: &[u8]) -> Result<()> {
-        // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check.
+        // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check; what
+        // the checks refuse goes to the decoder, which reads it or says what is wrong.
         match self.how {
-            How::Integer if is_integer(raw) => {
+            How::Integer(range) if is_integer(raw, range) => {
                 push_ascii(out, raw);
                 return Ok(());
             }
@@ -117,16 +126,22 @@ impl Emitter {
                 push_ascii(out, raw);
                 return Ok(());
             }
-            How::Bool => {
+            How::Float if matches!(raw, b"NaN" | b"Infinity" | b"-Infinity") => {
+                out.push('"');
+                push_ascii(out, raw);
+                out.push('"');
+                return Ok(());
+            }
+            How::Bool if raw == b"t" || raw == b"f" => {
                 out.push_str(if raw == b"t" { "true" } else { "false" });
                 return Ok(());
             }
-            How::IntArray if push_int_array(out, raw) => return Ok(()),
+            How::IntArray(range) if push_int_array(out, raw, range) => return Ok(()),
             How::Bytea if push_hex_bytes(bytes, raw) => {
                 push_int(out, (raw.len() / 2 - 1) as i64);
                 return Ok(());
             }
-            How::Json | How::TimestampTz | How::String | How::Float => {
+            How::Json | How::TimestampTz | How::String => {
                 let text = std::str::from_utf8(raw)
                     .map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
                 match self.how {
@@ -291,9 +306,9 @@ const DIGIT_PAIRS: [u8; 200] = {
 /// Copies an integer array's text form (`{1,-2,NULL}`, `{{1,2},{3,4}}`) as JSON (`[1,-2,null]`)
 /// when it is exactly that shape; false (nothing written) for anything else (a lower-bound
 /// decoration like `[0:1]={…}`, quoting, a malformed text), which takes the general decoder.
-pub(crate) fn push_int_array(out: &mut String, b: &[u8]) -> bool {
+pub(crate) fn push_int_array(out: &mut String, b: &[u8], range: Range) -> bool {
     let start = out.len();
-    let copied = copy_int_array(out, b);
+    let copied = copy_int_array(out, b, range);
     if !copied {
         out.truncate(start);
     }
@@ -301,76 +316,147 @@ pub(crate) fn push_int_array(out: &mut String, b: &[u8]) -> bool {
 }
 
 /// [`push_int_array`]'s one pass: checks and writes as it goes (the caller drops what it wrote
-/// of a text that turns out malformed).
-fn copy_int_array(out: &mut String, b: &[u8]) -> bool {
+/// of a text that turns out malformed). It takes what the array decoder takes in this shape:
+/// every element at the same depth, sub-arrays of one level of one length, at most
+/// [`MAXDIM`] levels, only the whole array empty.
+fn copy_int_array(out: &mut String, b: &[u8], range: Range) -> bool {
     if b.first() != Some(&b'{') {
         return false;
     }
     out.reserve(b.len() + 8);
-    let mut depth = 0usize;
+    // `open` levels are open; `items[l]` counts level l's items so far, `lens[l]` is the
+    // count its first finished sub-array had, `ndim` the depth elements sit at.
+    let mut open = 0usize;
+    let mut items = [0usize; MAXDIM];
+    let mut lens = [None::<usize>; MAXDIM];
+    let mut ndim = None::<usize>;
     // After `{` or `,` an element or `{` (or, after `{`, `}`) must follow.
     let mut want_value = true;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'{' if want_value => {
-                depth += 1;
-                out.push('[');
-            }
-            b'}' if depth > 0 && (!want_value || b[i - 1] == b'{') => {
-                depth -= 1;
-                want_value = false;
-                out.push(']');
-                if depth == 0 && i + 1 != b.len() {
+                if open == MAXDIM || (open > 0 && ndim.is_some_and(|n| n <= open)) {
                     return false;
                 }
+                items[open] = 0;
+                open += 1;
+                out.push('[');
             }
-            b',' if !want_value && depth > 0 => {
+            b'}' if open > 0 && (!want_value || b[i - 1] == b'{') => {
+                open -= 1;
+                let count = items[open];
+                if count == 0 && open > 0 {
+                    return false;
+                }
+                if count > 0 && *lens[open].get_or_insert(count) != count {
+                    return false;
+                }
+                want_value = false;
+                out.push(']');
+                if open == 0 {
+                    return i + 1 == b.len();
+                }
+                items[open - 1] += 1;
+            }
+            b',' if !want_value && open > 0 => {
                 want_value = true;
                 out.push(',');
             }
-            b'N' if want_value && b[i..].starts_with(b"NULL") => {
-                out.push_str("null");
-                i += 3;
-                want_value = false;
-            }
-            c @ (b'-' | b'0'..=b'9') if want_value => {
-                let digits = i + usize::from(c == b'-');
-                let mut end = digits;
-                while end < b.len() && b[end].is_ascii_digit() {
-                    end += 1;
-                }
-                // JSON forbids leading zeros (`007`): Postgres never prints them.
-                if end == digits || (b[digits] == b'0' && end > digits + 1) {
+            c @ (b'N' | b'-' | b'0'..=b'9') if want_value => {
+                if *ndim.get_or_insert(open) != open {
                     return false;
                 }
-                push_ascii(out, &b[i..end]);
-                i = end - 1;
+                if c == b'N' {
+                    if !b[i..].starts_with(b"NULL") {
+                        return false;
+                    }
+                    out.push_str("null");
+                    i += 3;
+                } else {
+                    let mut end = i + 1;
+                    while end < b.len() && b[end].is_ascii_digit() {
+                        end += 1;
+                    }
+                    if !is_integer(&b[i..end], range) {
+                        return false;
+                    }
+                    push_ascii(out, &b[i..end]);
+                    i = end - 1;
+                }
+                items[open - 1] += 1;
                 want_value = false;
             }
             _ => return false,
         }
         i += 1;
     }
-    depth == 0
+    false
 }
 
 fn push_display(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
 }
 
-fn is_integer(s: &[u8]) -> bool {
-    let digits = s.strip_prefix(b"-").unwrap_or(s);
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+/// The values an integer type holds, inclusive.
+type Range = (i64, i64);
+const INT2: Range = (i16::MIN as i64, i16::MAX as i64);
+const INT4: Range = (i32::MIN as i64, i32::MAX as i64);
+const OID: Range = (0, u32::MAX as i64);
+
+/// True when `s` is an integer as Postgres prints one (no `+`, no leading zeros, no `-0`)
+/// within `range`: its text is then the JSON of the value.
+fn is_integer(s: &[u8], (min, max): Range) -> bool {
+    let (negative, digits) = match s.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, s),
+    };
+    if digits.is_empty()
+        || digits.len() > 10
+        || (digits[0] == b'0' && (digits.len() > 1 || negative))
+    {
+        return false;
+    }
+    let Some(n) = digits.iter().try_fold(0i64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+    }) else {
+        return false;
+    };
+    (min..=max).contains(&if negative { -n } else { n })
 }
 
-/// True when `s` is already a JSON number (Postgres float output mostly is; NaN/Infinity aren't).
+/// True when `s` is a JSON number, `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?` (Postgres'
+/// float output is, but for NaN and the infinities).
 fn is_json_number(s: &[u8]) -> bool {
-    let body = s.strip_prefix(b"-").unwrap_or(s);
-    body.first().is_some_and(u8::is_ascii_digit)
-        && body
-            .iter()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    let mut i = usize::from(s.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while s.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let first = s.get(i).copied();
+    let whole = digits(&mut i);
+    if whole == 0 || (whole > 1 && first == Some(b'0')) {
+        return false;
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == s.len()
 }
 
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
@@ -473,12 +559,35 @@ mod tests {
     #[test]
     fn malformed_integer_arrays_are_never_copied() {
         for text in [
-            "", "{", "}", "{1,}", "{,1}", "{1,,2}", "{1}{2}", "{1}x", "{-}", "{007}", "{NUL}",
-            "{NULLX}", "{1 2}", "{{1},2", "{1}}", "{\"1\"}", "{1.5}",
+            "",
+            "{",
+            "}",
+            "{1,}",
+            "{,1}",
+            "{1,,2}",
+            "{1}{2}",
+            "{1}x",
+            "{-}",
+            "{007}",
+            "{NUL}",
+            "{NULLX}",
+            "{1 2}",
+            "{{1},2",
+            "{1}}",
+            "{\"1\"}",
+            "{1.5}",
+            "{{1},{2,3}}",
+            "{1,{2}}",
+            "{{1},2}",
+            "{{}}",
+            "{{{{{{{1}}}}}}}",
+            "{2147483648}",
+            "{-0}",
+            "{+1}",
         ] {
             let mut out = String::new();
             assert!(
-                !push_int_array(&mut out, text.as_bytes()),
+                !push_int_array(&mut out, text.as_bytes(), INT4),
                 "{text:?} was copied as {out:?}"
             );
             assert!(out.is_empty());
@@ -543,6 +652,76 @@ mod tests {
         let mut out = String::new();
         push_json_string(&mut out, "€€€€ü ÿ\u{7f}\u{80}");
         assert_eq!(out, "\"€€€€ü ÿ\u{7f}\u{80}\"");
+    }
+
+    /// Mutations of typical values: cut at every length, and each byte replaced in turn.
+    fn mutations(seed: &str) -> Vec<Vec<u8>> {
+        const SWAPS: &[u8] = b"09-+:. {},Nxe\\\"\0\xff";
+        let seed = seed.as_bytes();
+        let mut out: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+        for i in 0..seed.len() {
+            for &swap in SWAPS {
+                let mut v = seed.to_vec();
+                v[i] = swap;
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_copying_paths_agree_with_the_decoder() {
+        let seeds: &[(Oid, &str)] = &[
+            (oid::INT2, "-32768"),
+            (oid::INT2, "32767"),
+            (oid::INT4, "-2147483648"),
+            (oid::INT4, "2147483647"),
+            (oid::INT4, "10"),
+            (oid::OID, "4294967295"),
+            (oid::FLOAT8, "1.25e+30"),
+            (oid::FLOAT8, "-0.5"),
+            (oid::FLOAT8, "12345678901234567"),
+            (oid::FLOAT4, "Infinity"),
+            (oid::BOOL, "t"),
+            (oid::BOOL, "f"),
+            (oid::INT2_ARRAY, "{{1,-2},{NULL,32767}}"),
+            (oid::INT4_ARRAY, "{10,-2147483648,NULL}"),
+            (oid::OID_ARRAY, "{0,4294967295}"),
+            (oid::BYTEA, "\\x00ffA0"),
+            (oid::TIMESTAMPTZ, "2024-02-29 23:59:59.123456+05:30:15"),
+        ];
+        let mut checked = 0;
+        for &(type_oid, seed) in seeds {
+            for raw in mutations(seed) {
+                let (mut out, mut bytes) = (String::new(), Vec::new());
+                let fast = Emitter::new(type_oid, Format::Text)
+                    .emit(&mut out, &mut bytes, &raw)
+                    .map(|()| (out, bytes));
+                let general = decode(type_oid, Format::Text, &raw).map(|value| {
+                    let (mut out, mut bytes) = (String::new(), Vec::new());
+                    emit_value(&mut out, &mut bytes, &value);
+                    (out, bytes)
+                });
+                let shown = String::from_utf8_lossy(&raw);
+                match (fast, general) {
+                    // Floats: the same number once the TS layer has read it (the copy keeps
+                    // Postgres' digits; NaN and the infinities come as strings).
+                    (Ok((f, _)), Ok((g, _))) if matches!(type_oid, oid::FLOAT4 | oid::FLOAT8) => {
+                        let number = |s: &str| s.trim_matches('"').parse::<f64>();
+                        match (number(&f), number(&g)) {
+                            (Ok(f), Ok(g)) if f.is_nan() => assert!(g.is_nan(), "{shown:?}"),
+                            (Ok(f), Ok(g)) => assert_eq!(f.to_bits(), g.to_bits(), "{shown:?}"),
+                            _ => panic!("{shown:?}: copied {f}, decoded {g}"),
+                        }
+                    }
+                    (Ok(f), Ok(g)) => assert_eq!(f, g, "{shown:?} (oid {type_oid})"),
+                    (Err(_), Err(_)) => {}
+                    (f, g) => panic!("{shown:?} (oid {type_oid}): copied {f:?}, decoded {g:?}"),
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 2000, "{checked}");
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub(super) fn encode_binary(array: &Array, buf: &mut BytesMut) -> Result<()> {
 }
 
 /// Postgres' MAXDIM.
-pub(super) const MAXDIM: usize = 6;
+pub(crate) const MAXDIM: usize = 6;
 
 impl Array {
     /// The dimension lengths, if the dims describe the elements: 1 to 6 of them, none

@@ -36,6 +36,7 @@ mod temporal;
 #[cfg(test)]
 mod fixtures;
 
+pub(crate) use array::MAXDIM;
 pub use array::{Array, Dim};
 pub use interval::Interval;
 pub use network::Inet;

@@ -646,6 +646,28 @@ mod tests {
             assert!(common.is_some(), "{text}");
             assert_eq!(common, Timestamp::parse_with(text, true), "{text}");
         }
+        // Mutations (cut at every length, each byte replaced in turn): whatever the positional
+        // reader takes, the general parser reads the same.
+        for seed in [
+            "2024-02-29 23:59:59.123456+05:30:15",
+            "1999-12-31 00:00:00-08",
+        ] {
+            let seed = seed.as_bytes();
+            let mut cases: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+            for i in 0..seed.len() {
+                for &swap in b"0123456789-+:. xT" {
+                    let mut v = seed.to_vec();
+                    v[i] = swap;
+                    cases.push(v);
+                }
+            }
+            for case in cases {
+                let text = String::from_utf8(case).unwrap();
+                if let Some(common) = parse_tz_common(text.as_bytes()) {
+                    assert_eq!(Some(common), Timestamp::parse_with(&text, true), "{text}");
+                }
+            }
+        }
         // Other shapes are left to the general parser: an era, a 5-digit or short year,
         // infinity; and malformed text, which it rejects too.
         for text in [
