@@ -115,6 +115,11 @@ export function buildRows(fields: string, text: string, buf: Uint8Array | undefi
 function rowsOf(shape: Shape, values: unknown[], buf: Uint8Array | undefined, arrayMode: boolean): unknown[] {
   const count = values[values.length - 1] as number;
   const n = shape.fields.length;
+  // A json value is copied as the server sent it: one that is not a single JSON value would
+  // shift every value after it. Postgres never sends one; a broken server is an error.
+  if (!Array.isArray(values) || values.length !== count * n + 1) {
+    throw { edgepgError: true, kind: 'connection', code: 'decode', message: 'the server sent a malformed value: a part of the result does not hold whole rows' };
+  }
   const bytes: Bytes = { buf, at: 0 };
   const rows: unknown[] = [];
   if (arrayMode) {
@@ -134,7 +139,13 @@ export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R>
   const head = result[0];
   const cut = head.indexOf('\n');
   const shape = shapeOf(head.slice(0, cut));
-  const { command, rowCount, values } = JSON.parse(head.slice(cut + 1)) as { command: string; rowCount: number | null; values?: unknown[] };
+  let parsed: { command: string; rowCount: number | null; values?: unknown[] };
+  try {
+    parsed = JSON.parse(head.slice(cut + 1));
+  } catch {
+    throw { edgepgError: true, kind: 'connection', code: 'decode', message: 'the server sent a malformed value: the result is not valid JSON' };
+  }
+  const { command, rowCount, values } = parsed;
   let rows: unknown[];
   if (values) rows = rowsOf(shape, values, undefined, arrayMode);
   else if (result.length === 1) rows = [];

@@ -129,6 +129,71 @@ describe('connection failures', () => {
     }
   });
 
+  test('a json value that is not one JSON value (a broken server) is a decode error; the pool goes on', async () => {
+    // A fake server (trust login) answering every simple query with rows of (json, int4):
+    // `bad` queries carry one json value `1,2`, which would shift the values after it.
+    const msg = (type, body) => {
+      const head = Buffer.alloc(5);
+      head.write(type, 0, 'latin1');
+      head.writeInt32BE(body.length + 4, 1);
+      return Buffer.concat([head, body]);
+    };
+    const int16 = (n) => Buffer.from([n >> 8, n & 255]);
+    const int32 = (n) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
+    const field = (name, oid) => Buffer.concat([Buffer.from(name + '\0'), int32(0), int16(0), int32(oid), int16(-1 & 0xffff), int32(-1), int16(0)]);
+    const value = (text) => Buffer.concat([int32(Buffer.byteLength(text)), Buffer.from(text)]);
+    const rows = (sql) => {
+      const n = sql.includes('many') ? 20000 : 1;
+      const out = [msg('T', Buffer.concat([int16(2), field('j', 114), field('n', 23)]))];
+      for (let i = 0; i < n; i++) {
+        const json = sql.includes('bad') && i === n - 1 - (n > 1 ? 10000 : 0) ? '1,2' : '{"i": ' + i + '}';
+        out.push(msg('D', Buffer.concat([int16(2), value(json), value(String(i))])));
+      }
+      out.push(msg('C', Buffer.from(`SELECT ${n}\0`)), msg('Z', Buffer.from('I')));
+      return Buffer.concat(out);
+    };
+    const sockets = new Set();
+    const server = createServer((socket) => {
+      sockets.add(socket.on('error', () => {}));
+      let buf = Buffer.alloc(0);
+      let started = false;
+      socket.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        for (;;) {
+          if (!started) {
+            if (buf.length < 4 || buf.length < buf.readInt32BE(0)) return;
+            buf = buf.subarray(buf.readInt32BE(0));
+            started = true;
+            socket.write(Buffer.concat([msg('R', int32(0)), msg('Z', Buffer.from('I'))]));
+            continue;
+          }
+          if (buf.length < 5 || buf.length < 1 + buf.readInt32BE(1)) return;
+          const type = String.fromCharCode(buf[0]);
+          const body = buf.subarray(5, 1 + buf.readInt32BE(1));
+          buf = buf.subarray(1 + buf.readInt32BE(1));
+          if (type === 'Q') socket.write(rows(body.toString()));
+          if (type === 'X') socket.end();
+        }
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const db = createPool(`postgres://u@127.0.0.1:${server.address().port}/db?sslmode=disable`, { max: 1 });
+    try {
+      assert.deepEqual((await db.query('SELECT good')).rows, [{ j: { i: 0 }, n: 0 }]);
+      for (const sql of ['SELECT bad', 'SELECT bad many']) {
+        const e = await rejectsConnection(db.query(sql), 'decode');
+        assert.match(e.message, /malformed value|could not be made into rows/);
+        const many = await db.query('SELECT good many');
+        assert.equal(many.rows.length, 20000);
+        assert.deepEqual(many.rows[19999], { j: { i: 19999 }, n: 19999 });
+      }
+    } finally {
+      await db.end();
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+
   test('a malformed URL throws synchronously with code config, never showing the password', () => {
     const secret = 'S3cret-Pa55word';
     const urls = [
