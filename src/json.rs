@@ -115,48 +115,31 @@ impl Emitter {
     /// Writes one non-NULL value as JSON, copying text-format bytes where they already are
     /// JSON; a `bytea` value's bytes go to `bytes`.
     pub(crate) fn emit(&self, out: &mut String, bytes: &mut Vec<u8>, raw: &[u8]) -> Result<()> {
+        let utf8 = |raw| {
+            std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))
+        };
         // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check; what
         // the checks refuse goes to the decoder, which reads it or says what is wrong.
         match self.how {
-            How::Integer(range) if is_integer(raw, range) => {
-                push_ascii(out, raw);
-                return Ok(());
-            }
-            How::Float if is_json_number(raw) => {
-                push_ascii(out, raw);
-                return Ok(());
-            }
+            How::Integer(range) if is_integer(raw, range) => push_ascii(out, raw),
+            How::Float if is_json_number(raw) => push_ascii(out, raw),
             How::Float if matches!(raw, b"NaN" | b"Infinity" | b"-Infinity") => {
                 out.push('"');
                 push_ascii(out, raw);
                 out.push('"');
-                return Ok(());
             }
-            How::Bool if raw == b"t" || raw == b"f" => {
-                out.push_str(if raw == b"t" { "true" } else { "false" });
-                return Ok(());
+            How::Bool if raw == b"t" => out.push_str("true"),
+            How::Bool if raw == b"f" => out.push_str("false"),
+            How::IntArray(range) if push_int_array(out, raw, range) => {}
+            How::Bytea if push_hex_bytes(bytes, raw) => push_int(out, (raw.len() / 2 - 1) as i64),
+            How::Json => out.push_str(utf8(raw)?),
+            How::TimestampTz => {
+                let value = Value::TimestampTz(Timestamp::parse_tz(utf8(raw)?)?);
+                emit_value(out, bytes, &value);
             }
-            How::IntArray(range) if push_int_array(out, raw, range) => return Ok(()),
-            How::Bytea if push_hex_bytes(bytes, raw) => {
-                push_int(out, (raw.len() / 2 - 1) as i64);
-                return Ok(());
-            }
-            How::Json | How::TimestampTz | How::String => {
-                let text = std::str::from_utf8(raw)
-                    .map_err(|_| Error::decode("the server sent invalid UTF-8"))?;
-                match self.how {
-                    How::Json => out.push_str(text),
-                    How::TimestampTz => match Timestamp::parse_tz(text)?.unix_micros() {
-                        Some(us) => push_int(out, us.div_euclid(1000)),
-                        None => push_json_string(out, text),
-                    },
-                    _ => push_json_string(out, text),
-                }
-                return Ok(());
-            }
-            _ => {}
+            How::String => push_json_string(out, utf8(raw)?),
+            _ => emit_value(out, bytes, &decode(self.type_oid, self.format, raw)?),
         }
-        emit_value(out, bytes, &decode(self.type_oid, self.format, raw)?);
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
  * less than `JSON.parse` making objects (and the wasm writes no keys).
  */
 
+import { ConnectionError } from './errors.js';
 import type { Field, QueryResult } from './types.js';
 
 /** How a column's JSON values are finished (mirrors `ColumnKind` in src/json.rs). */
@@ -113,13 +114,11 @@ export function buildRows(fields: string, text: string, buf: Uint8Array | undefi
 
 /** The rows of a part's values (`[…values, count]`). */
 function rowsOf(shape: Shape, values: unknown[], buf: Uint8Array | undefined, arrayMode: boolean): unknown[] {
-  const count = values[values.length - 1] as number;
   const n = shape.fields.length;
+  const count = values[values.length - 1] as number;
   // A json value is copied as the server sent it: one that is not a single JSON value would
   // shift every value after it. Postgres never sends one; a broken server is an error.
-  if (!Array.isArray(values) || values.length !== count * n + 1) {
-    throw { edgepgError: true, kind: 'connection', code: 'decode', message: 'the server sent a malformed value: a part of the result does not hold whole rows' };
-  }
+  if (!Array.isArray(values) || values.length !== count * n + 1) throw malformed('a part of the result does not hold whole rows');
   const bytes: Bytes = { buf, at: 0 };
   const rows: unknown[] = [];
   if (arrayMode) {
@@ -143,7 +142,7 @@ export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R>
   try {
     parsed = JSON.parse(head.slice(cut + 1));
   } catch {
-    throw { edgepgError: true, kind: 'connection', code: 'decode', message: 'the server sent a malformed value: the result is not valid JSON' };
+    throw malformed('the result is not valid JSON');
   }
   const { command, rowCount, values } = parsed;
   let rows: unknown[];
@@ -157,6 +156,10 @@ export function finish<R>(result: RawResult, arrayMode: boolean): QueryResult<R>
     command,
     rowCount,
   };
+}
+
+function malformed(what: string): ConnectionError {
+  return new ConnectionError({ code: 'decode', message: `the server sent a malformed value: ${what}` });
 }
 
 function convertValue(v: unknown, kind: Kind, bytes: Bytes): unknown {

@@ -106,15 +106,8 @@ impl RowSink for PartsSink {
             return;
         }
         let fields = fields_line(columns);
-        let builder = self.builder(&fields);
         let mut built = Vec::new();
-        let done = builder
-            .write(&rows, columns, &mut built)
-            .and_then(|(last, bytes)| match last.is_empty() {
-                true => Ok(()),
-                false => builder.part(&last, &bytes).map(|part| built.push(part)),
-            });
-        match done {
+        match self.builder(&fields).all(&rows, columns, &mut built) {
             Ok(()) => {
                 let mut parts = self.parts.borrow_mut();
                 if parts.len() <= statement {
@@ -180,6 +173,15 @@ impl Builder<'_> {
             text.push(']');
         }
         Ok((text, bytes))
+    }
+
+    /// Every row of `rows` made into JS rows in `parts`, the last part too.
+    fn all(&self, rows: &[Row], columns: &[Column], parts: &mut Vec<JsValue>) -> Result<()> {
+        let (last, bytes) = self.write(rows, columns, parts)?;
+        if !last.is_empty() {
+            parts.push(self.part(&last, &bytes)?);
+        }
+        Ok(())
     }
 
     fn part(&self, text: &str, bytes: &[u8]) -> Result<JsValue> {
