@@ -14,7 +14,7 @@ use postgres_protocol::IsNull;
 use postgres_protocol::message::frontend;
 
 use crate::error::{Error, Result};
-use crate::proto::statements::StatementCache;
+use crate::proto::statements::{Plan, StatementCache};
 use crate::proto::types::{Format, Oid, Value, decode};
 
 /// One statement of the extended protocol with its parameters.
@@ -189,13 +189,13 @@ impl Request {
     }
 
     /// Appends the request's messages (including its Sync) to `buf`, naming statements as
-    /// `cache` decides (and closing what it evicted, ahead of an extended request). Returns,
-    /// for each Parse sent, in order, the cache key and name of a named one.
+    /// `cache` decides (and closing what it evicted, ahead of an extended request). Returns
+    /// the cache key and name of each named statement parsed, in order.
     pub(crate) fn encode(
         &self,
         buf: &mut BytesMut,
         cache: &mut StatementCache,
-    ) -> Result<Vec<Option<(String, String)>>> {
+    ) -> Result<Vec<(String, String)>> {
         let io = |e: std::io::Error| Error::encode(e.to_string());
         let mut parses = Vec::new();
         match self {
@@ -204,10 +204,13 @@ impl Request {
                     frontend::close(b'S', &name, buf).map_err(io)?;
                 }
                 for s in statements {
-                    let plan = cache.plan(s);
-                    s.encode(buf, &plan.name, plan.parse.is_some())?;
-                    if let Some(key) = plan.parse {
-                        parses.push(key.map(|k| (k, plan.name)));
+                    match cache.plan(s) {
+                        Plan::Unnamed => s.encode(buf, "", true)?,
+                        Plan::Cached(name) => s.encode(buf, &name, false)?,
+                        Plan::Prepare { name, key } => {
+                            s.encode(buf, &name, true)?;
+                            parses.push((key, name));
+                        }
                     }
                 }
                 frontend::sync(buf);

@@ -22,8 +22,9 @@ pub(crate) struct InFlight {
     error: Option<Error>,
     result_bytes: usize,
     pub(crate) deadline: Option<u64>,
-    /// The Parse messages sent, in order: the cache key and name of a named one.
-    parses: VecDeque<Option<(String, String)>>,
+    /// The named statements parsed, in order: cache key and name. With the cache on every
+    /// Parse is named, so each ParseComplete answers the first of them.
+    parses: VecDeque<(String, String)>,
 }
 
 /// What a message means for the connection beyond this request.
@@ -55,7 +56,7 @@ pub struct TakenRows<'a> {
 impl InFlight {
     pub(crate) fn new(
         id: RequestId,
-        parses: Vec<Option<(String, String)>>,
+        parses: Vec<(String, String)>,
         deadline: Option<u64>,
     ) -> InFlight {
         InFlight {
@@ -105,7 +106,7 @@ impl InFlight {
     ) -> Result<Next> {
         match message {
             Message::ParseComplete => {
-                if let Some(Some((key, name))) = self.parses.pop_front() {
+                if let Some((key, name)) = self.parses.pop_front() {
                     statements.parsed(key, name);
                 }
             }

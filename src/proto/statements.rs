@@ -30,11 +30,13 @@ pub(crate) struct StatementCache {
 
 /// How one statement of a request is sent.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// The statement name (`""`: unnamed).
-    pub name: String,
-    /// Whether a Parse is sent; a named one enters the cache at its ParseComplete as `key`.
-    pub parse: Option<Option<String>>,
+pub(crate) enum Plan {
+    /// Parsed as the unnamed statement (the cache is off).
+    Unnamed,
+    /// Run on its server-side name, without a Parse.
+    Cached(String),
+    /// Parsed under `name`; enters the cache as `key` when its ParseComplete arrives.
+    Prepare { name: String, key: String },
 }
 
 impl StatementCache {
@@ -48,24 +50,18 @@ impl StatementCache {
     /// How to send `statement`: on its cached name, or parsed (named when the cache is on).
     pub(crate) fn plan(&mut self, statement: &Statement) -> Plan {
         if self.capacity == 0 {
-            return Plan {
-                name: String::new(),
-                parse: Some(None),
-            };
+            return Plan::Unnamed;
         }
         let key = key_of(statement);
         self.uses += 1;
         if let Some((name, used)) = self.entries.get_mut(&key) {
             *used = self.uses;
-            return Plan {
-                name: name.clone(),
-                parse: None,
-            };
+            return Plan::Cached(name.clone());
         }
         self.next_name += 1;
-        Plan {
+        Plan::Prepare {
             name: format!("edgepg_s{}", self.next_name),
-            parse: Some(Some(key)),
+            key,
         }
     }
 
@@ -126,18 +122,20 @@ fn key_of(statement: &Statement) -> String {
 mod tests {
     use super::*;
 
+    /// The key and name of a statement `c` plans to prepare (it must).
+    fn prepared(c: &mut StatementCache, s: &Statement) -> (String, String) {
+        match c.plan(s) {
+            Plan::Prepare { name, key } => (key, name),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn off_means_unnamed_and_always_parsed() {
         let mut c = StatementCache::new(0);
         let s = Statement::new("SELECT 1");
         for _ in 0..2 {
-            assert_eq!(
-                c.plan(&s),
-                Plan {
-                    name: String::new(),
-                    parse: Some(None)
-                }
-            );
+            assert_eq!(c.plan(&s), Plan::Unnamed);
         }
     }
 
@@ -149,22 +147,22 @@ mod tests {
             Statement::new("SELECT 2"),
             Statement::new("SELECT 3"),
         );
-        let pa = c.plan(&a);
+        let (a_key, a_name) = prepared(&mut c, &a);
         // Not cached until its ParseComplete: a second use before that parses again.
-        assert!(c.plan(&a).parse.is_some());
-        c.parsed(pa.parse.unwrap().unwrap(), pa.name.clone());
-        assert_eq!(c.plan(&a).parse, None);
-        let pb = c.plan(&b);
-        c.parsed(pb.parse.unwrap().unwrap(), pb.name.clone());
-        assert_eq!(c.plan(&a).name, pa.name); // a used after b: b is the oldest
-        let pd = c.plan(&d);
-        c.parsed(pd.parse.unwrap().unwrap(), pd.name.clone());
+        prepared(&mut c, &a);
+        c.parsed(a_key, a_name.clone());
+        assert_eq!(c.plan(&a), Plan::Cached(a_name.clone()));
+        let (b_key, b_name) = prepared(&mut c, &b);
+        c.parsed(b_key, b_name.clone());
+        assert_eq!(c.plan(&a), Plan::Cached(a_name.clone())); // a used after b: b is the oldest
+        let (d_key, d_name) = prepared(&mut c, &d);
+        c.parsed(d_key, d_name);
         assert_eq!(c.len(), 2);
-        assert_eq!(c.take_closes(), vec![pb.name]);
+        assert_eq!(c.take_closes(), vec![b_name]);
         assert!(c.take_closes().is_empty());
-        assert_eq!(c.plan(&a).parse, None);
+        assert_eq!(c.plan(&a), Plan::Cached(a_name));
         c.forget();
-        assert!(c.plan(&a).parse.is_some());
+        prepared(&mut c, &a);
     }
 
     #[test]
@@ -177,10 +175,10 @@ mod tests {
             value: None,
         });
         let untyped = Statement::new("SELECT $1");
-        let p = c.plan(&typed);
-        c.parsed(p.parse.unwrap().unwrap(), p.name);
-        assert!(c.plan(&untyped).parse.is_some());
-        assert!(c.plan(&typed).parse.is_none());
+        let (key, name) = prepared(&mut c, &typed);
+        c.parsed(key, name);
+        prepared(&mut c, &untyped);
+        assert!(matches!(c.plan(&typed), Plan::Cached(_)));
     }
 
     #[test]
