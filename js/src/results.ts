@@ -29,11 +29,22 @@ interface RawField extends Field {
  */
 export type RawResult = [string, ...unknown[][]];
 
-/** A part's `bytea` bytes and where the next value starts (values come in order). */
+/**
+ * A part's `bytea` bytes and where the next value starts (values come in order). Values of
+ * up to `SHARED_MAX` bytes are views into a shared copy of up to `CHUNK` bytes (`chunk`,
+ * starting at `from` in `buf`), as Node's `Buffer` pools small buffers: one `ArrayBuffer` per
+ * value costs V8 a backing store and GC bookkeeping each. A kept value keeps at most `CHUNK`
+ * bytes alive; larger values get their own copy.
+ */
 interface Bytes {
   buf: Uint8Array | undefined;
   at: number;
+  chunk: Uint8Array | undefined;
+  from: number;
 }
+
+const CHUNK = 8192;
+const SHARED_MAX = CHUNK >>> 1;
 
 /** What a fields line gives, made once per distinct line. */
 interface Shape {
@@ -119,7 +130,7 @@ function rowsOf(shape: Shape, values: unknown[], buf: Uint8Array | undefined, ar
   // A json value is copied as the server sent it: one that is not a single JSON value would
   // shift every value after it. Postgres never sends one; a broken server is an error.
   if (!Array.isArray(values) || values.length !== count * n + 1) throw malformed('a part of the result does not hold whole rows');
-  const bytes: Bytes = { buf, at: 0 };
+  const bytes: Bytes = { buf, at: 0, chunk: undefined, from: 0 };
   const rows: unknown[] = [];
   if (arrayMode) {
     for (let r = 0, start = 0; r < count; r++, start += n) {
@@ -173,14 +184,26 @@ function convert(v: unknown, kind: Kind, bytes: Bytes): unknown {
       return BigInt(v as string);
     case Kind.Date:
       return typeof v === 'number' ? new Date(v) : v;
-    case Kind.Bytes: {
-      const at = bytes.at;
-      bytes.at += v as number;
-      return bytes.buf ? bytes.buf.slice(at, bytes.at) : new Uint8Array(0);
-    }
+    case Kind.Bytes:
+      return byteaValue(bytes, v as number);
     case Kind.Float:
       return typeof v === 'string' ? Number(v) : v;
     default:
       return v;
   }
+}
+
+/** The next `len` bytes of the part's `bytea` bytes, as a value of its own (see `Bytes`). */
+function byteaValue(bytes: Bytes, len: number): Uint8Array {
+  const { buf, at } = bytes;
+  const end = at + len;
+  bytes.at = end;
+  if (!buf || len === 0) return new Uint8Array(0);
+  if (len > SHARED_MAX) return buf.slice(at, end);
+  let chunk = bytes.chunk;
+  if (!chunk || end > bytes.from + chunk.length) {
+    chunk = bytes.chunk = buf.slice(at, at + CHUNK);
+    bytes.from = at;
+  }
+  return chunk.subarray(at - bytes.from, end - bytes.from);
 }

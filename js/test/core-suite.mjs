@@ -522,22 +522,35 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       assert.equal(arrays.rows.length, n);
       arrays.rows.forEach((row, i) => check(row, i, (r, _k, j) => r[j]));
       // bytea values share one buffer per part, cut in value order: NULLs, empty values, arrays
-      // of bytea and several bytea columns keep every row's bytes its own.
+      // of bytea and several bytea columns keep every row's bytes its own. Small values are
+      // views into shared copies of at most 8 KiB (as Node pools small Buffers); larger ones
+      // (`big`, 5000 bytes) own their buffer.
       const bytes = (g) => new Uint8Array([(g >>> 8) & 255, g & 255]);
+      const bigOf = (g) => (g % 1000 === 0 ? new Uint8Array(5000).fill(g % 256) : null);
       const byteaQuery = `SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE decode(lpad(to_hex(g), 4, '0'), 'hex') END AS a,
           ''::bytea AS e, ARRAY[decode('ff', 'hex'), NULL, decode(lpad(to_hex(g), 4, '0'), 'hex')] AS arr,
-          decode(lpad(to_hex(g + 1), 4, '0'), 'hex') AS b
+          decode(lpad(to_hex(g + 1), 4, '0'), 'hex') AS b,
+          CASE WHEN g % 1000 = 0 THEN decode(repeat(lpad(to_hex(g % 256), 2, '0'), 5000), 'hex') END AS big
         FROM generate_series(1, ${n}) g`;
+      const owned = (v) => v.byteOffset === 0 && v.buffer.byteLength === v.length;
       for (const rowMode of ['object', 'array']) {
         const { rows } = await db.query(byteaQuery, [], { rowMode });
         assert.equal(rows.length, n);
-        rows.forEach((row, i) => {
-          const [g, a, e, arr, b] = rowMode === 'array' ? row : [row.g, row.a, row.e, row.arr, row.b];
+        const parts = rowMode === 'array' ? rows : rows.map((r) => [r.g, r.a, r.e, r.arr, r.b, r.big]);
+        // Writing into one value changes no other value.
+        parts[0][1].fill(0);
+        parts[0][4].fill(0);
+        parts.forEach(([g, a, e, arr, b, big], i) => {
           assert.equal(g, i + 1);
-          assert.deepEqual(a, g % 3 === 0 ? null : bytes(g), `row ${g} a`);
+          if (g > 1) {
+            assert.deepEqual(a, g % 3 === 0 ? null : bytes(g), `row ${g} a`);
+            assert.deepEqual(b, bytes(g + 1));
+          }
           assert.deepEqual(e, new Uint8Array(0));
           assert.deepEqual(arr, [new Uint8Array([255]), null, bytes(g)]);
-          assert.deepEqual(b, bytes(g + 1));
+          assert.deepEqual(big, bigOf(g), `row ${g} big`);
+          if (big) assert.ok(owned(big), `row ${g}: a large value owns its buffer`);
+          for (const v of [a, b, arr[0], arr[2]]) if (v) assert.ok(v.buffer.byteLength <= 8192, `row ${g}: a small value keeps at most 8 KiB alive`);
         });
       }
       const [first, second] = await db.batch([db.sql`SELECT g FROM generate_series(1, ${n}) g`, db.sql`SELECT 1 AS one`]);
