@@ -29,9 +29,8 @@ sed -i "s|module_or_path = new URL('edgepg_bg.wasm', import.meta.url);|throw new
 grep -q "new URL('edgepg_bg.wasm'" pkg/edgepg.js && { log "the wasm-bindgen glue changed: update the fallback patch"; exit 1; }
 
 log "wasm-opt -Oz"
-"$here/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers --enable-reference-types --enable-bulk-memory \
-  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-  pkg/edgepg_bg.wasm -o pkg/edgepg_bg.wasm
+source "$root/scripts/lib/wasm-opt.sh"
+"$here/node_modules/.bin/wasm-opt" "${WASM_OPT_FLAGS[@]}" --strip-debug pkg/edgepg_bg.wasm -o pkg/edgepg_bg.wasm
 
 log "TypeScript"
 rm -rf "$here/src/wasm" "$here/dist"

@@ -70,17 +70,16 @@ shipped="$bench/node_modules/edgepg/dist/wasm/edgepg_bg.wasm"
 shipped_hash="$(sha256sum "$shipped" | cut -c1-16)"
 wasm_opt="$js/node_modules/.bin/wasm-opt"
 raw_wasm="$root/target/wasm32-unknown-unknown/wasm/edgepg.wasm"
-opt_flags=(--enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int
-           --enable-sign-ext --enable-mutable-globals --enable-multivalue)
+source "$root/scripts/lib/wasm-opt.sh"
 if [[ "$(cat "$named_pkg/NAMED_OK" 2>/dev/null || true)" != "$shipped_hash" ]]; then
   rm -rf "$bench/.profile-pkg"
   if [[ -x "$wasm_opt" && -f "$raw_wasm" ]] && command -v wasm-bindgen >/dev/null; then
     log "making a named copy of the wasm for the profiles"
     tmp="$(mktemp -d)"
     if wasm-bindgen "$raw_wasm" --keep-debug --target web --out-dir "$tmp" --out-name edgepg \
-       && "$wasm_opt" -Oz -g --strip-dwarf --strip-producers "${opt_flags[@]}" "$tmp/edgepg_bg.wasm" -o "$tmp/named.wasm" \
-       && "$wasm_opt" "$tmp/named.wasm" --strip-debug --strip-producers "${opt_flags[@]}" -o "$tmp/a.wasm" \
-       && "$wasm_opt" "$shipped" --strip-debug --strip-producers "${opt_flags[@]}" -o "$tmp/b.wasm" \
+       && "$wasm_opt" "${WASM_OPT_FLAGS[@]}" -g --strip-dwarf "$tmp/edgepg_bg.wasm" -o "$tmp/named.wasm" \
+       && "$wasm_opt" "$tmp/named.wasm" --strip-debug --strip-producers "${WASM_FEATURES[@]}" -o "$tmp/a.wasm" \
+       && "$wasm_opt" "$shipped" --strip-debug --strip-producers "${WASM_FEATURES[@]}" -o "$tmp/b.wasm" \
        && cmp -s "$tmp/a.wasm" "$tmp/b.wasm"; then
       mkdir -p "$(dirname "$named_pkg")"
       cp -R "$bench/node_modules/edgepg" "$named_pkg"

@@ -490,7 +490,24 @@ impl Connection {
         }
     }
 
+    /// Hands one message to the phase it belongs to. What runs once per connection or
+    /// rarely (the handshake, notices, parameter changes) is in functions of its own that are
+    /// never inlined: the runtime compiles the hot loop of `handle_input` with its optimizing
+    /// tier, whose time and memory grow with the function's size (V8 needed ~100 ms and 12 MB
+    /// for it when the handshake was inlined).
     fn dispatch(&mut self, message: Message, now_ms: u64) -> Result<()> {
+        match (&self.phase, &message) {
+            (Phase::Ready, Message::DataRow(_) | Message::CommandComplete(_))
+            | (Phase::Ready, Message::ReadyForQuery(_) | Message::RowDescription(_))
+            | (Phase::Ready, Message::ParseComplete | Message::BindComplete) => {
+                self.dispatch_response(message)
+            }
+            _ => self.dispatch_other(message, now_ms),
+        }
+    }
+
+    #[inline(never)]
+    fn dispatch_other(&mut self, message: Message, now_ms: u64) -> Result<()> {
         match message {
             Message::NoticeResponse(body) => {
                 self.events
@@ -508,6 +525,16 @@ impl Connection {
             }
             _ => {}
         }
+        match &mut self.phase {
+            Phase::Startup(_) | Phase::Authenticated => self.dispatch_startup(message, now_ms),
+            Phase::Ready => self.dispatch_response(message),
+            Phase::SslRequest | Phase::TlsUpgrade | Phase::Closed => Ok(()),
+        }
+    }
+
+    /// A message of the handshake (authentication, then the server's parameters and key).
+    #[inline(never)]
+    fn dispatch_startup(&mut self, message: Message, now_ms: u64) -> Result<()> {
         match &mut self.phase {
             Phase::Startup(handshake) => {
                 if let Message::ErrorResponse(body) = message {
@@ -560,8 +587,7 @@ impl Connection {
                     "the server sent an unexpected message after authentication",
                 )),
             },
-            Phase::Ready => self.dispatch_response(message),
-            Phase::SslRequest | Phase::TlsUpgrade | Phase::Closed => Ok(()),
+            Phase::Ready | Phase::SslRequest | Phase::TlsUpgrade | Phase::Closed => Ok(()),
         }
     }
 
@@ -617,6 +643,8 @@ impl Connection {
     }
 
     /// Closes the connection with `error`, completing every pending request.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, error: Error) {
         if self.closed.is_some() {
             return;

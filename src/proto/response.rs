@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::backend::{ErrorResponseBody, Message, RowDescriptionBody};
 
 use crate::error::{DbError, Error, Kind, Result};
 use crate::proto::connection::{RequestId, TransactionStatus};
@@ -112,26 +112,8 @@ impl InFlight {
             }
             Message::BindComplete | Message::CloseComplete | Message::ParameterDescription(_) => {}
             Message::RowDescription(body) => {
-                let mut columns = Vec::new();
-                let mut fields = body.fields();
-                while let Some(f) = fallible_iterator::FallibleIterator::next(&mut fields)
-                    .map_err(|e| Error::protocol(format!("malformed RowDescription: {e}")))?
-                {
-                    columns.push(Column {
-                        name: f.name().to_string(),
-                        table_oid: f.table_oid(),
-                        column_id: f.column_id(),
-                        type_oid: f.type_oid(),
-                        type_modifier: f.type_modifier(),
-                        format: if f.format() == 1 {
-                            Format::Binary
-                        } else {
-                            Format::Text
-                        },
-                    });
-                }
                 self.current = Some(QueryResult {
-                    columns,
+                    columns: columns(&body)?,
                     ..QueryResult::default()
                 });
             }
@@ -171,24 +153,7 @@ impl InFlight {
                 let result = self.current.take().unwrap_or_default();
                 self.results.push(result);
             }
-            Message::ErrorResponse(body) => {
-                let db = db_error(body.fields())?;
-                self.current = None;
-                if StatementCache::invalidated_by(&db.code, &db.message) {
-                    statements.forget();
-                }
-                if db.severity == "FATAL" || db.severity == "PANIC" {
-                    return Ok(Next::Fatal(Box::new(db)));
-                }
-                // The server's error wins over a size limit hit first.
-                if self
-                    .error
-                    .as_ref()
-                    .is_none_or(|e| e.kind() == Kind::TooLarge)
-                {
-                    self.error = Some(Error::db(db));
-                }
-            }
+            Message::ErrorResponse(body) => return self.failed(&body, statements),
             Message::CopyInResponse(_) => return Ok(Next::RefuseCopyIn),
             Message::CopyOutResponse(_) => {
                 self.error.get_or_insert_with(|| {
@@ -210,6 +175,59 @@ impl InFlight {
         }
         Ok(Next::Continue)
     }
+}
+
+impl InFlight {
+    /// The server's ErrorResponse for this request. Out of line, as [`columns`]: `handle`
+    /// is inlined into the connection's hot loop (see `Connection::dispatch`).
+    #[inline(never)]
+    fn failed(
+        &mut self,
+        body: &ErrorResponseBody,
+        statements: &mut StatementCache,
+    ) -> Result<Next> {
+        let db = db_error(body.fields())?;
+        self.current = None;
+        if StatementCache::invalidated_by(&db.code, &db.message) {
+            statements.forget();
+        }
+        if db.severity == "FATAL" || db.severity == "PANIC" {
+            return Ok(Next::Fatal(Box::new(db)));
+        }
+        // The server's error wins over a size limit hit first.
+        if self
+            .error
+            .as_ref()
+            .is_none_or(|e| e.kind() == Kind::TooLarge)
+        {
+            self.error = Some(Error::db(db));
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// The columns a RowDescription describes.
+#[inline(never)]
+fn columns(body: &RowDescriptionBody) -> Result<Vec<Column>> {
+    let mut columns = Vec::new();
+    let mut fields = body.fields();
+    while let Some(f) = fallible_iterator::FallibleIterator::next(&mut fields)
+        .map_err(|e| Error::protocol(format!("malformed RowDescription: {e}")))?
+    {
+        columns.push(Column {
+            name: f.name().to_string(),
+            table_oid: f.table_oid(),
+            column_id: f.column_id(),
+            type_oid: f.type_oid(),
+            type_modifier: f.type_modifier(),
+            format: if f.format() == 1 {
+                Format::Binary
+            } else {
+                Format::Text
+            },
+        });
+    }
+    Ok(columns)
 }
 
 pub(crate) fn transaction_status(byte: u8) -> Result<TransactionStatus> {
