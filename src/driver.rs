@@ -388,6 +388,11 @@ impl Client {
                             Err(e) => self.conn.handle_transport_error(e),
                         }
                     }
+                    Event::DeriveKey(request) => {
+                        let salted = self.runtime.pbkdf2(request).await;
+                        let now = self.runtime.now_ms();
+                        self.conn.handle_salted_password(salted, now);
+                    }
                     Event::Ready | Event::Notice(_) | Event::Notification { .. } => {}
                 }
             }

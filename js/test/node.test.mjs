@@ -86,6 +86,35 @@ describe('authentication', () => {
       }
     });
   }
+
+  test('scram-sha-256: PBKDF2 runs in WebCrypto; where WebCrypto refuses it, in wasm', async () => {
+    const subtle = globalThis.crypto.subtle;
+    const seen = [];
+    try {
+      for (const mode of ['webcrypto', 'refused']) {
+        subtle.deriveBits = function (params, key, length) {
+          seen.push({ mode, name: params.name, hash: params.hash, iterations: params.iterations, length });
+          if (mode === 'refused') return Promise.reject(new Error('refused'));
+          return SubtleCrypto.prototype.deriveBits.call(this, params, key, length);
+        };
+        // A config of its own: no SCRAM keys learned by an earlier connection.
+        const url = new URL(env('EDGEPG_URL_SCRAM'));
+        url.searchParams.set('application_name', `pbkdf2-${mode}-${process.pid}`);
+        const db = createPool(url.href, { max: 1 });
+        try {
+          assert.deepEqual(await db.sql`SELECT current_user AS u`, [{ u: 'edgepg_scram' }]);
+        } finally {
+          await db.end();
+        }
+      }
+    } finally {
+      delete subtle.deriveBits;
+    }
+    assert.deepEqual(seen, [
+      { mode: 'webcrypto', name: 'PBKDF2', hash: 'SHA-256', iterations: 4096, length: 256 },
+      { mode: 'refused', name: 'PBKDF2', hash: 'SHA-256', iterations: 4096, length: 256 },
+    ]);
+  });
 });
 
 describe('connection failures', () => {

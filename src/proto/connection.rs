@@ -18,6 +18,8 @@
 //!    [`Event::Complete`] carrying the same [`RequestId`].
 //! 4. After [`Event::StartTls`] the driver upgrades the transport and calls
 //!    [`Connection::handle_tls_established`].
+//! 5. After [`Event::DeriveKey`] (SCRAM without cached keys) the driver runs PBKDF2, natively
+//!    where the host can, and calls [`Connection::handle_salted_password`].
 //!
 //! Once [`Connection::is_closed`] is true, every pending request has been completed with an
 //! error and the transport should be closed (after flushing `poll_transmit`, which may hold a
@@ -35,6 +37,7 @@ use crate::proto::message::{DEFAULT_MAX_MESSAGE_SIZE, db_error, next_message};
 use crate::proto::query::{QueryResult, Request};
 pub use crate::proto::response::TakenRows;
 use crate::proto::response::{InFlight, Next, bad_utf8, transaction_status};
+use crate::proto::scram::KeyRequest;
 use crate::proto::startup::{AuthHints, Handshake, Step};
 use crate::proto::statements::StatementCache;
 
@@ -92,6 +95,9 @@ pub enum Event {
     Ready,
     /// The server agreed to TLS: upgrade the transport, then call `handle_tls_established`.
     StartTls,
+    /// SCRAM needs the salted password: run PBKDF2 (the host's own where it has one, else
+    /// [`KeyRequest::derive`]), then call `handle_salted_password`.
+    DeriveKey(KeyRequest),
     /// A request was answered (or failed).
     Complete {
         /// The request.
@@ -270,6 +276,24 @@ impl Connection {
     pub fn handle_tls_established(&mut self, now_ms: u64) {
         if matches!(self.phase, Phase::TlsUpgrade) {
             self.start_startup(now_ms);
+        }
+    }
+
+    /// The salted password an [`Event::DeriveKey`] asked for: client-final is written, with
+    /// the requests queued meanwhile.
+    pub fn handle_salted_password(&mut self, salted: [u8; 32], now_ms: u64) {
+        if self.closed.is_some() {
+            return;
+        }
+        let result = match &mut self.phase {
+            Phase::Startup(handshake) => handshake.salted(salted, &mut self.output),
+            _ => Err(Error::protocol(
+                "SCRAM: a salted password arrived out of order",
+            )),
+        };
+        match result.and_then(|step| self.startup_step(step, now_ms)) {
+            Ok(()) => {}
+            Err(e) => self.fail(e),
         }
     }
 
@@ -552,23 +576,7 @@ impl Connection {
                         return Err(e);
                     }
                 };
-                match step {
-                    Step::Continue => {}
-                    Step::CredentialsSent => {
-                        self.can_send = true;
-                        self.write_queued(now_ms);
-                    }
-                    Step::Authenticated => {
-                        self.learned = handshake.learned().clone();
-                        if self.learned.scram_keys.is_none() {
-                            self.learned.scram_keys = self.options.hints.scram_keys.clone();
-                        }
-                        self.phase = Phase::Authenticated;
-                        self.can_send = true;
-                        self.write_queued(now_ms);
-                    }
-                }
-                Ok(())
+                self.startup_step(step, now_ms)
             }
             Phase::Authenticated => match message {
                 Message::BackendKeyData(body) => {
@@ -589,6 +597,31 @@ impl Connection {
             },
             Phase::Ready | Phase::SslRequest | Phase::TlsUpgrade | Phase::Closed => Ok(()),
         }
+    }
+
+    /// What the handshake's step means for the connection.
+    fn startup_step(&mut self, step: Step, now_ms: u64) -> Result<()> {
+        match step {
+            Step::Continue => {}
+            Step::DeriveKey(request) => self.events.push_back(Event::DeriveKey(request)),
+            Step::CredentialsSent => {
+                self.can_send = true;
+                self.write_queued(now_ms);
+            }
+            Step::Authenticated => {
+                let Phase::Startup(handshake) = &self.phase else {
+                    return Err(Error::protocol("authenticated outside the handshake"));
+                };
+                self.learned = handshake.learned().clone();
+                if self.learned.scram_keys.is_none() {
+                    self.learned.scram_keys = self.options.hints.scram_keys.clone();
+                }
+                self.phase = Phase::Authenticated;
+                self.can_send = true;
+                self.write_queued(now_ms);
+            }
+        }
+        Ok(())
     }
 
     fn dispatch_response(&mut self, message: Message) -> Result<()> {

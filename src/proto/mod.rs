@@ -16,6 +16,7 @@ pub use connection::{
     ConnectOptions, Connection, Event, RequestId, TakenRows, TransactionStatus, TransportSecurity,
 };
 pub use query::{Column, Param, QueryResult, Request, Row, Statement};
+pub use scram::KeyRequest;
 pub use startup::{AuthHints, AuthKind};
 
 #[cfg(test)]

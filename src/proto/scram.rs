@@ -12,8 +12,11 @@
 //!    client-first-message (`n,,n=,r=<nonce>`), sent in SASLInitialResponse.
 //! 2. The server answers with AuthenticationSASLContinue holding server-first
 //!    (`r=<nonce+server nonce>,s=<salt>,i=<iterations>`). [`ScramSha256::handle_server_first`]
-//!    checks the nonce, derives (or reuses) the keys and returns client-final
-//!    (`c=biws,r=…,p=<proof>`), sent in SASLResponse.
+//!    checks the nonce and, with cached keys for this salt, returns client-final
+//!    (`c=biws,r=…,p=<proof>`), sent in SASLResponse. Otherwise it returns a [`KeyRequest`]:
+//!    the caller runs PBKDF2 (the host's native one where it has it, or
+//!    [`KeyRequest::derive`]) and hands the salted password to
+//!    [`ScramSha256::handle_salted_password`], which returns client-final.
 //! 3. The server answers with AuthenticationSASLFinal (`v=<signature>`).
 //!    [`ScramSha256::handle_server_final`] verifies it: a server that cannot prove it knows the
 //!    password is rejected, even though it already said AuthenticationOk would follow.
@@ -50,6 +53,42 @@ impl std::fmt::Debug for ScramKeys {
     }
 }
 
+/// What server-first asks of the client next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServerFirst {
+    /// client-final, to send (the cached keys matched the server's salt).
+    Final(Vec<u8>),
+    /// The salted password is needed first: see [`KeyRequest`].
+    Derive(KeyRequest),
+}
+
+/// PBKDF2-HMAC-SHA-256 (RFC 5802's `Hi`) of the password over the server's salt: 32 bytes.
+/// Its `Debug` shows only the iteration count.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRequest {
+    /// The password, normalized (SASLprep where the build has it).
+    pub password: Vec<u8>,
+    /// The server's salt.
+    pub salt: Vec<u8>,
+    /// The server's iteration count (at most 100 000).
+    pub iterations: u32,
+}
+
+impl KeyRequest {
+    /// Runs PBKDF2 here.
+    pub fn derive(&self) -> [u8; 32] {
+        salted_password(&self.password, &self.salt, self.iterations)
+    }
+}
+
+impl std::fmt::Debug for KeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRequest")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One SCRAM-SHA-256 exchange. See the module docs for the order of calls.
 pub struct ScramSha256 {
     password: Vec<u8>,
@@ -61,6 +100,12 @@ pub struct ScramSha256 {
 
 enum State {
     AwaitServerFirst,
+    AwaitKey {
+        server_first: String,
+        nonce: String,
+        salt: Vec<u8>,
+        iterations: u32,
+    },
     AwaitServerFinal {
         auth_message: String,
         keys: ScramKeys,
@@ -99,8 +144,8 @@ impl ScramSha256 {
         format!("n,,{}", self.client_first_bare).into_bytes()
     }
 
-    /// Takes server-first and returns client-final.
-    pub fn handle_server_first(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+    /// Takes server-first: returns client-final, or what to derive before it.
+    pub fn handle_server_first(&mut self, data: &[u8]) -> Result<ServerFirst> {
         if !matches!(self.state, State::AwaitServerFirst) {
             return Err(scram_error("server-first-message arrived out of order"));
         }
@@ -139,14 +184,57 @@ impl ScramSha256 {
             return Err(scram_error("server iteration count out of range"));
         }
 
-        let (keys, derived) = match self.cached.take() {
-            Some(k) if k.salt == salt && k.iterations == iterations => (k, false),
-            _ => (derive_keys(&self.password, salt, iterations), true),
+        match self.cached.take() {
+            Some(keys) if keys.salt == salt && keys.iterations == iterations => Ok(
+                ServerFirst::Final(self.client_final(keys, false, text, nonce)),
+            ),
+            _ => {
+                let request = KeyRequest {
+                    password: self.password.clone(),
+                    salt: salt.clone(),
+                    iterations,
+                };
+                self.state = State::AwaitKey {
+                    server_first: text.to_string(),
+                    nonce: nonce.to_string(),
+                    salt,
+                    iterations,
+                };
+                Ok(ServerFirst::Derive(request))
+            }
+        }
+    }
+
+    /// Takes the salted password of the [`KeyRequest`] and returns client-final.
+    pub fn handle_salted_password(&mut self, salted: [u8; 32]) -> Result<Vec<u8>> {
+        if !matches!(self.state, State::AwaitKey { .. }) {
+            return Err(scram_error("a salted password arrived out of order"));
+        }
+        let State::AwaitKey {
+            server_first,
+            nonce,
+            salt,
+            iterations,
+        } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Err(scram_error("a salted password arrived out of order"));
         };
+        let keys = keys_of(&salted, salt, iterations);
+        Ok(self.client_final(keys, true, &server_first, &nonce))
+    }
+
+    /// client-final for `keys`, moving on to await server-final.
+    fn client_final(
+        &mut self,
+        keys: ScramKeys,
+        derived: bool,
+        server_first: &str,
+        nonce: &str,
+    ) -> Vec<u8> {
         let client_final_without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!(
             "{},{},{}",
-            self.client_first_bare, text, client_final_without_proof
+            self.client_first_bare, server_first, client_final_without_proof
         );
         let stored_key: [u8; 32] = Sha256::digest(keys.client_key).into();
         let signature = hmac(&stored_key, auth_message.as_bytes());
@@ -160,7 +248,7 @@ impl ScramSha256 {
             keys,
             derived,
         };
-        Ok(message.into_bytes())
+        message.into_bytes()
     }
 
     /// Verifies server-final. On success, returns the keys so the caller can cache them and
@@ -218,9 +306,26 @@ fn normalize(password: &str) -> Vec<u8> {
 }
 
 /// Runs PBKDF2 (RFC 5802's `Hi`) and derives the client and server keys.
+#[cfg(test)]
 fn derive_keys(password: &[u8], salt: Vec<u8>, iterations: u32) -> ScramKeys {
+    let salted = salted_password(password, &salt, iterations);
+    keys_of(&salted, salt, iterations)
+}
+
+/// The client and server keys of a salted password.
+fn keys_of(salted: &[u8; 32], salt: Vec<u8>, iterations: u32) -> ScramKeys {
+    ScramKeys {
+        salt,
+        iterations,
+        client_key: hmac(salted, b"Client Key"),
+        server_key: hmac(salted, b"Server Key"),
+    }
+}
+
+/// PBKDF2-HMAC-SHA-256 with a 32-byte output (RFC 5802's `Hi`).
+fn salted_password(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(password).unwrap_or_else(|_| unreachable!());
-    mac.update(&salt);
+    mac.update(salt);
     mac.update(&[0, 0, 0, 1]);
     let mut prev: [u8; 32] = mac.finalize().into_bytes().into();
     let mut salted = prev;
@@ -233,12 +338,7 @@ fn derive_keys(password: &[u8], salt: Vec<u8>, iterations: u32) -> ScramKeys {
             *s ^= p;
         }
     }
-    ScramKeys {
-        salt,
-        iterations,
-        client_key: hmac(&salted, b"Client Key"),
-        server_key: hmac(&salted, b"Server Key"),
-    }
+    salted
 }
 
 /// The server-final message a real server would send for this exchange (for transcript tests).
@@ -294,11 +394,29 @@ mod tests {
     const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
     const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
+    /// server-first in, client-final out, deriving here when asked to.
+    fn client_final(scram: &mut ScramSha256, server_first: &str) -> Result<Vec<u8>> {
+        match scram.handle_server_first(server_first.as_bytes())? {
+            ServerFirst::Final(message) => Ok(message),
+            ServerFirst::Derive(request) => scram.handle_salted_password(request.derive()),
+        }
+    }
+
     #[test]
     fn rfc7677_vector() {
         let mut scram = ScramSha256::with_user("pencil", "user", NONCE, None);
         assert_eq!(scram.client_first(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
-        let final_msg = scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        let ServerFirst::Derive(request) =
+            scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap()
+        else {
+            panic!("no cached keys: PBKDF2 is asked for");
+        };
+        assert_eq!(request.iterations, 4096);
+        assert_eq!(request.password, b"pencil");
+        assert!(!format!("{request:?}").contains("pencil"));
+        // A second salted password (or one before server-first) is refused.
+        let final_msg = scram.handle_salted_password(request.derive()).unwrap();
+        assert!(scram.handle_salted_password(request.derive()).is_err());
         assert_eq!(std::str::from_utf8(&final_msg).unwrap(), CLIENT_FINAL);
         let (keys, derived) = scram.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
         assert!(derived);
@@ -307,7 +425,7 @@ mod tests {
         // A second exchange with cached keys gives the same bytes without PBKDF2.
         let mut again = ScramSha256::with_user("pencil", "user", NONCE, Some(keys));
         let final_again = again.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
-        assert_eq!(final_again, final_msg);
+        assert_eq!(final_again, ServerFirst::Final(final_msg));
         let (_, derived) = again.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
         assert!(!derived);
     }
@@ -321,14 +439,14 @@ mod tests {
             server_key: [0; 32],
         };
         let mut scram = ScramSha256::with_user("pencil", "user", NONCE, Some(stale));
-        let final_msg = scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        let final_msg = client_final(&mut scram, SERVER_FIRST).unwrap();
         assert_eq!(std::str::from_utf8(&final_msg).unwrap(), CLIENT_FINAL);
     }
 
     #[test]
     fn forged_server_signature_is_rejected() {
         let mut scram = ScramSha256::with_user("pencil", "user", NONCE, None);
-        scram.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
+        client_final(&mut scram, SERVER_FIRST).unwrap();
         let err = scram
             .handle_server_final(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
             .unwrap_err();

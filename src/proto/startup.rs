@@ -24,7 +24,7 @@ use postgres_protocol::message::frontend;
 
 use crate::error::{Error, Kind, Result};
 use crate::proto::config::{AuthMethod, ChannelBinding, Config};
-use crate::proto::scram::{ScramKeys, ScramSha256};
+use crate::proto::scram::{KeyRequest, ScramKeys, ScramSha256, ServerFirst};
 
 /// What an isolate learned about a server from earlier connections, shared by every connection
 /// with the same config: the authentication method it asks for and the SCRAM keys.
@@ -56,6 +56,8 @@ pub(crate) enum Step {
     Continue,
     /// The client has sent its last authentication message: requests may follow.
     CredentialsSent,
+    /// SCRAM needs the salted password: derive it, then call [`Handshake::salted`].
+    DeriveKey(KeyRequest),
     /// AuthenticationOk arrived.
     Authenticated,
 }
@@ -76,6 +78,8 @@ enum State {
     AwaitRequest,
     /// SASLInitialResponse sent (maybe early); waiting for SASLContinue.
     ScramFirst(ScramSha256, bool),
+    /// server-first arrived; waiting for the salted password (PBKDF2) from the caller.
+    ScramKey(ScramSha256),
     /// SASLResponse sent; waiting for SASLFinal.
     ScramFinal(ScramSha256),
     /// A password was sent; waiting for AuthenticationOk.
@@ -128,6 +132,30 @@ impl Handshake {
             Some(AuthKind::Trust) => Ok(self.method_allowed(AuthMethod::None)),
             _ => Ok(false),
         }
+    }
+
+    /// Takes the salted password a [`Step::DeriveKey`] asked for and sends client-final.
+    pub(crate) fn salted(&mut self, salted: [u8; 32], out: &mut BytesMut) -> Result<Step> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::ScramKey(mut s) => {
+                let client_final = s.handle_salted_password(salted)?;
+                self.send_final(s, &client_final, out)
+            }
+            _ => Err(Error::protocol(
+                "SCRAM: a salted password arrived out of order",
+            )),
+        }
+    }
+
+    fn send_final(
+        &mut self,
+        s: ScramSha256,
+        client_final: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Step> {
+        frontend::sasl_response(client_final, out).map_err(|e| Error::encode(e.to_string()))?;
+        self.state = State::ScramFinal(s);
+        Ok(Step::CredentialsSent)
     }
 
     /// What this handshake learned, for the next connection's hints.
@@ -228,11 +256,13 @@ impl Handshake {
                 }
             }
             (State::ScramFirst(mut s, _), Message::AuthenticationSaslContinue(body)) => {
-                let client_final = s.handle_server_first(body.data())?;
-                frontend::sasl_response(&client_final, out)
-                    .map_err(|e| Error::encode(e.to_string()))?;
-                self.state = State::ScramFinal(s);
-                Ok(Step::CredentialsSent)
+                match s.handle_server_first(body.data())? {
+                    ServerFirst::Final(client_final) => self.send_final(s, &client_final, out),
+                    ServerFirst::Derive(request) => {
+                        self.state = State::ScramKey(s);
+                        Ok(Step::DeriveKey(request))
+                    }
+                }
             }
             (State::ScramFinal(mut s), Message::AuthenticationSaslFinal(body)) => {
                 let (keys, _) = s.handle_server_final(body.data())?;

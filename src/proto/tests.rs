@@ -230,6 +230,15 @@ fn serve_scram(conn: &mut Connection, mechanisms_already_sent: bool) -> BytesMut
         assert!(String::from_utf8_lossy(&out).contains(&format!("n,,n=,r={NONCE}")));
     }
     conn.handle_input(&auth(11, scram_server_first().as_bytes()), 2);
+    for event in events(conn) {
+        if let Event::DeriveKey(request) = event {
+            assert!(
+                sent(conn).is_empty(),
+                "client-final waits for the salted password"
+            );
+            conn.handle_salted_password(request.derive(), 2);
+        }
+    }
     sent(conn)
 }
 
