@@ -207,20 +207,21 @@ impl ScramSha256 {
 
     /// Takes the salted password of the [`KeyRequest`] and returns client-final.
     pub fn handle_salted_password(&mut self, salted: [u8; 32]) -> Result<Vec<u8>> {
-        if !matches!(self.state, State::AwaitKey { .. }) {
-            return Err(scram_error("a salted password arrived out of order"));
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitKey {
+                server_first,
+                nonce,
+                salt,
+                iterations,
+            } => {
+                let keys = keys_of(&salted, salt, iterations);
+                Ok(self.client_final(keys, true, &server_first, &nonce))
+            }
+            other => {
+                self.state = other;
+                Err(scram_error("a salted password arrived out of order"))
+            }
         }
-        let State::AwaitKey {
-            server_first,
-            nonce,
-            salt,
-            iterations,
-        } = std::mem::replace(&mut self.state, State::Done)
-        else {
-            return Err(scram_error("a salted password arrived out of order"));
-        };
-        let keys = keys_of(&salted, salt, iterations);
-        Ok(self.client_final(keys, true, &server_first, &nonce))
     }
 
     /// client-final for `keys`, moving on to await server-final.

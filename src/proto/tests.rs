@@ -675,3 +675,16 @@ fn close_sends_terminate_and_fails_pending() {
         matches!(&events(&mut conn)[..], [Event::Complete { result: Err(e), .. }] if e.code() == "closed")
     );
 }
+
+#[test]
+fn a_salted_password_nobody_asked_for_closes_the_connection() {
+    let (mut conn, _) = start("postgres://u:scram_pw@db/app", AuthHints::default());
+    conn.handle_salted_password([7; 32], 1);
+    assert!(conn.is_closed());
+    assert!(
+        conn.close_reason()
+            .unwrap()
+            .message()
+            .contains("out of order")
+    );
+}
