@@ -87,6 +87,31 @@ describe('authentication', () => {
     });
   }
 
+  test('scram-sha-256: a non-ASCII password is SASLprep-ed as Postgres does it (NFKC by the host)', async () => {
+    // Full-width letters, a soft hyphen, a decomposed é, a no-break space and a ligature:
+    // Postgres derives the role's keys from 'pw-é fi'.
+    const password = '\uff50\uff57\u00ad-e\u0301\u00a0\ufb01';
+    const role = `edgepg_saslprep_${process.pid}`;
+    const admin = createPool(env('EDGEPG_URL_ADMIN'), { max: 1 });
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+      for (const given of [password, 'pw-\u00e9 fi']) {
+        const url = new URL(env('EDGEPG_URL_SCRAM'));
+        url.username = role;
+        url.password = given;
+        const db = createPool(url.href, { max: 1 });
+        try {
+          assert.deepEqual(await db.sql`SELECT current_user AS u`, [{ u: role }], JSON.stringify(given));
+        } finally {
+          await db.end();
+        }
+      }
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
+  });
+
   test('scram-sha-256: PBKDF2 runs in WebCrypto; where WebCrypto refuses it, in wasm', async () => {
     const subtle = globalThis.crypto.subtle;
     const seen = [];

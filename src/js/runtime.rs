@@ -1,6 +1,7 @@
 //! The runtime services on wasm: `Date.now()`, `setTimeout` (housekeeping timers `unref`'d
 //! where the host has it, so a pool's idle timer never keeps Node alive), `spawn_local`,
-//! `crypto.getRandomValues`, and SCRAM's PBKDF2 through WebCrypto (`crypto.subtle`).
+//! `crypto.getRandomValues`, and SCRAM's PBKDF2 through WebCrypto (`crypto.subtle`) after
+//! SASLprep with `String.prototype.normalize`.
 
 use futures_util::future::LocalBoxFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -32,7 +33,14 @@ impl Runtime for JsRuntime {
         wasm_bindgen_futures::spawn_local(task);
     }
 
-    fn pbkdf2(&self, request: KeyRequest) -> LocalBoxFuture<'static, [u8; 32]> {
+    fn pbkdf2(&self, mut request: KeyRequest) -> LocalBoxFuture<'static, [u8; 32]> {
+        // SASLprep's NFKC from the host: the npm build carries no normalization tables.
+        request.prepare(|s| {
+            js_sys::JsString::from(s)
+                .normalize("NFKC")
+                .as_string()
+                .unwrap_or_else(|| s.to_string())
+        });
         Box::pin(async move {
             match subtle_pbkdf2(&request).await {
                 Some(salted) => salted,

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod message;
 pub mod query;
 mod response;
+mod saslprep;
 pub mod scram;
 pub mod startup;
 mod statements;

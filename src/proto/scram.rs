@@ -27,6 +27,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Kind, Result};
+use crate::proto::saslprep;
 
 /// The most PBKDF2 iterations the client accepts from a server (a hostile server could
 /// otherwise make the client spin). Postgres uses 4096.
@@ -66,8 +67,12 @@ pub enum ServerFirst {
 /// Its `Debug` shows only the iteration count.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyRequest {
-    /// The password, normalized (SASLprep where the build has it).
+    /// The password: its SASLprep form when `prepared`, else as given (see
+    /// [`KeyRequest::prepare`]).
     pub password: Vec<u8>,
+    /// Whether `password` is ready for PBKDF2: false for a non-ASCII password in a build
+    /// without the `saslprep` feature (its NFKC tables).
+    pub prepared: bool,
     /// The server's salt.
     pub salt: Vec<u8>,
     /// The server's iteration count (at most 100 000).
@@ -75,6 +80,18 @@ pub struct KeyRequest {
 }
 
 impl KeyRequest {
+    /// Applies SASLprep to the password if it is still to be done, with `nfkc` normalizing
+    /// to Unicode form KC (a runtime's own, e.g. JavaScript's `String.prototype.normalize`).
+    pub fn prepare(&mut self, nfkc: impl FnOnce(&str) -> String) {
+        if self.prepared {
+            return;
+        }
+        if let Ok(password) = std::str::from_utf8(&self.password) {
+            self.password = saslprep::prepare(password, nfkc).into_bytes();
+        }
+        self.prepared = true;
+    }
+
     /// Runs PBKDF2 here.
     pub fn derive(&self) -> [u8; 32] {
         salted_password(&self.password, &self.salt, self.iterations)
@@ -92,6 +109,7 @@ impl std::fmt::Debug for KeyRequest {
 /// One SCRAM-SHA-256 exchange. See the module docs for the order of calls.
 pub struct ScramSha256 {
     password: Vec<u8>,
+    prepared: bool,
     client_first_bare: String,
     client_nonce: String,
     cached: Option<ScramKeys>,
@@ -129,9 +147,10 @@ impl ScramSha256 {
         nonce: &str,
         cached: Option<ScramKeys>,
     ) -> ScramSha256 {
-        let password = normalize(password);
+        let (password, prepared) = normalize(password);
         ScramSha256 {
             password,
+            prepared,
             client_first_bare: format!("n={user},r={nonce}"),
             client_nonce: nonce.to_string(),
             cached,
@@ -191,6 +210,7 @@ impl ScramSha256 {
             _ => {
                 let request = KeyRequest {
                     password: self.password.clone(),
+                    prepared: self.prepared,
                     salt: salt.clone(),
                     iterations,
                 };
@@ -290,20 +310,21 @@ impl ScramSha256 {
     }
 }
 
-/// SASLprep (RFC 4013) as Postgres applies it: a password that fails it is used as is.
+/// The password for PBKDF2 and whether SASLprep is done. With the `saslprep` feature it is
+/// done here; without it an ASCII password needs none, and another is prepared by the runtime
+/// (see [`KeyRequest::prepare`]).
 #[cfg(feature = "saslprep")]
-fn normalize(password: &str) -> Vec<u8> {
-    match stringprep::saslprep(password) {
-        Ok(p) => p.into_owned().into_bytes(),
-        Err(_) => password.as_bytes().to_vec(),
-    }
+fn normalize(password: &str) -> (Vec<u8>, bool) {
+    use unicode_normalization::UnicodeNormalization;
+    (
+        saslprep::prepare(password, |s| s.nfkc().collect()).into_bytes(),
+        true,
+    )
 }
 
-/// Without the `saslprep` feature: printable ASCII is already its own SASLprep form; other
-/// passwords are used as raw UTF-8.
 #[cfg(not(feature = "saslprep"))]
-fn normalize(password: &str) -> Vec<u8> {
-    password.as_bytes().to_vec()
+fn normalize(password: &str) -> (Vec<u8>, bool) {
+    (password.as_bytes().to_vec(), password.is_ascii())
 }
 
 /// Runs PBKDF2 (RFC 5802's `Hi`) and derives the client and server keys.
@@ -471,5 +492,29 @@ mod tests {
         }
         let mut scram = ScramSha256::new("pencil", NONCE, None);
         assert!(scram.handle_server_final(SERVER_FINAL.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_key_request_is_prepared_once_with_the_runtimes_normalization() {
+        let mut request = KeyRequest {
+            password: "\u{ff21}\u{ad}b".as_bytes().to_vec(),
+            prepared: false,
+            salt: Vec::new(),
+            iterations: 1,
+        };
+        // Full-width A as NFKC makes it; the soft hyphen is mapped to nothing first.
+        request.prepare(|s| s.replace('\u{ff21}', "A"));
+        assert_eq!(request.password, b"Ab");
+        assert!(request.prepared);
+        request.prepare(|_| unreachable!("prepared once"));
+        // A password failing SASLprep (a private-use character) is used as given.
+        let mut request = KeyRequest {
+            password: "x\u{e000}".as_bytes().to_vec(),
+            prepared: false,
+            salt: Vec::new(),
+            iterations: 1,
+        };
+        request.prepare(|s| s.to_string());
+        assert_eq!(request.password, "x\u{e000}".as_bytes());
     }
 }
