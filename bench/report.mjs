@@ -674,7 +674,7 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   p('## 5. Decode throughput: 100 000 rows × 9 columns');
   p();
   p('`SELECT * FROM bench_rows`: int4, text, float8, timestamptz, bool, jsonb, uuid, int4[], bytea; rows as objects with each driver\'s default type mapping. ' +
-    'Each driver in its own child process per round: 3 warm-up queries of 2 000 rows, then the full query once. Peak = VmHWM of the process (/proc/self/status) after the query; growth = peak − RSS before it. TCP drivers direct to Postgres; WebSocket drivers through the proxy to Postgres.');
+    `${c.decodeRounds ?? c.rounds} rounds (short ones, so more of them than elsewhere); each driver in its own child process per round: 3 warm-up queries of 2 000 rows, then the full query once. Peak = VmHWM of the process (/proc/self/status) after the query; growth = peak − RSS before it. TCP drivers direct to Postgres; WebSocket drivers through the proxy to Postgres.`);
   p();
   {
     const rows = DRIVERS.filter((d) => agg.decode[d.id]).map((d) => {

@@ -3,6 +3,7 @@
 // stack); by hand: eval "$(scripts/stack.sh env)"; node bench/run.mjs [options]
 //
 //   --rounds N        rounds (default 5); each round runs every driver once, in a rotated order
+//   --decode-rounds N rounds of the decode measure (default twice --rounds)
 //   --iterations N    warm-latency iterations per query (default 2000, after --warmup 2000;
 //                     the two queries alternate)
 //   --reps N          round-trip repetitions per delay per round (default 2)
@@ -32,6 +33,8 @@ import { workerdBench } from './workerd/run-workerd.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
 const ROUNDS = args.rounds ?? 5;
+// Decode rounds are short (one query per child) and their spread is wide: twice as many.
+const DECODE_ROUNDS = args['decode-rounds'] ?? 2 * ROUNDS;
 const ITERATIONS = args.iterations ?? 2000;
 const WARMUP = args.warmup ?? 2000;
 const REPS = args.reps ?? 2;
@@ -53,7 +56,7 @@ const started = Date.now();
 const results = {
   startedAt: new Date().toISOString(),
   machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadavgStart: readFileSync('/proc/loadavg', 'utf8').trim() },
-  config: { rounds: ROUNDS, iterations: ITERATIONS, warmup: WARMUP, reps: REPS, delayMs: DELAY, concurrency: CONCURRENCY, poolMax: 10 },
+  config: { rounds: ROUNDS, decodeRounds: DECODE_ROUNDS, iterations: ITERATIONS, warmup: WARMUP, reps: REPS, delayMs: DELAY, concurrency: CONCURRENCY, poolMax: 10 },
   versions: versions(),
 };
 log(`load at start: ${results.machine.loadavgStart}`);
@@ -219,7 +222,7 @@ if (want('main')) {
 // ---------------------------------------------------------------------------------------
 const DECODE_DRIVERS = DRIVERS.filter((d) => d.id !== 'neon-nocoalesce');
 if (want('decode')) {
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < DECODE_ROUNDS; r++) {
     for (const d of rotate(DECODE_DRIVERS, r).filter((x) => !onlyDrivers || onlyDrivers.includes(x.id))) {
       try {
         const res = await runChild({ kind: 'decode', driver: d.id, endpoints: endpoints('direct') }, { execArgv: ['--expose-gc'] });

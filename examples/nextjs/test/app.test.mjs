@@ -99,7 +99,8 @@ for (const [rt, runtime] of [['edge', 'edge'], ['node', 'nodejs']]) {
       // Committed: another connection, outside the app, sees both rows.
       const rows = await direct.sql`
         SELECT id::text AS id, note FROM edgepg_nextjs_notes
-        WHERE id IN (${first.body.inserted.id}::bigint, ${second.body.inserted.id}::bigint) ORDER BY id`;
+        WHERE id IN (${first.body.inserted.id}::bigint, ${second.body.inserted.id}::bigint)
+        ORDER BY edgepg_nextjs_notes.id`; // the bigint: the output column `id` is text ('10' < '9')
       assert.deepEqual(rows, [
         { id: first.body.inserted.id, note: `first from ${runtime}` },
         { id: second.body.inserted.id, note: `second from ${runtime}` },
