@@ -419,6 +419,21 @@ function compareProfiles(profiles, id) {
 }
 
 /**
+ * What the decode floor (the result received by bench/wire.mjs and never decoded) says: the
+ * server's share of every total, and each driver's own time above it. Null without a floor.
+ */
+function decodeFloorReading(agg) {
+  const floor = agg.decode['wire-tcp'];
+  const mine = agg.decode['edgepg-tcp'];
+  const [peer, theirs] = TCP_PEERS.map((x) => [x, agg.decode[x]]).filter(([, v]) => v).sort((a, b) => a[1].ms.med - b[1].ms.med)[0] ?? [];
+  if (!floor || !mine || !theirs) return null;
+  const above = (e) => e.ms.med - floor.ms.med;
+  return `The server's share: the wire floor (TCP) receives the result without decoding it in ${fmt(floor.ms.med, 0)} ms, and that time is inside every driver's total (a driver decodes while the server still sends). ` +
+    `Above it, edgepg (TCP) takes ${fmt(above(mine), 0)} ms and ${label(peer)} ${fmt(above(theirs), 0)} ms: ${fmt(above(theirs) / above(mine), 2)}× edgepg's. ` +
+    `1.5× on the totals needs edgepg at ${fmt(theirs.ms.med / 1.5 - floor.ms.med, 0)} ms above the floor.`;
+}
+
+/**
  * What the wire floor (bench/wire.mjs: no driver, pre-encoded requests) says about a warm
  * target: how much of each p50 is the path itself, and whether the target leaves a driver any
  * room above it.
@@ -677,8 +692,9 @@ export function writeReport(results, { path, dryRun = false } = {}) {
     `${c.decodeRounds ?? c.rounds} rounds (short ones, so more of them than elsewhere); each driver in its own child process per round: 3 warm-up queries of 2 000 rows, then the full query once. Peak = VmHWM of the process (/proc/self/status) after the query; growth = peak − RSS before it. TCP drivers direct to Postgres; WebSocket drivers through the proxy to Postgres.`);
   p();
   {
-    const rows = DRIVERS.filter((d) => agg.decode[d.id]).map((d) => {
+    const rows = ALL_DRIVERS.filter((d) => agg.decode[d.id]).map((d) => {
       const e = agg.decode[d.id];
+      if (d.floor) return [d.label, `${kfmt(e.rowsPerSec.med)} (${kfmt(e.rowsPerSec.min)}–${kfmt(e.rowsPerSec.max)})`, sp(e.ms, 0), '–', '–', '–', '–', '–', '–', 'not decoded: DataRows counted'];
       return [d.label, `${kfmt(e.rowsPerSec.med)} (${kfmt(e.rowsPerSec.min)}–${kfmt(e.rowsPerSec.max)})`, sp(e.ms, 0), sp(e.peakMb, 0), sp(e.growthMb, 0), fmt(e.heapMb.med, 0), fmt(e.arrayBuffersMb.med, 0), fmt(e.rssAfterGcMb.med, 0), e.wasmMb.n ? `${fmt(e.wasmBeforeMb.med, 0)} → ${fmt(e.wasmMb.med, 0)}` : '–', `${e.check.ts}, json ${e.check.json}, arr ${e.check.arr}, bytea ${e.check.bytea}`];
     });
     p(table(['driver', 'rows/s', 'ms', 'peak RSS MB', 'growth MB', 'V8 heap used MB after', 'ArrayBuffers MB after', 'RSS after GC MB', 'wasm memory MB before → after', 'decoded as (timestamptz, jsonb, int[], bytea)'], rows));
@@ -690,6 +706,11 @@ export function writeReport(results, { path, dryRun = false } = {}) {
       const fast = bestBy(peers, (x) => x.rowsPerSec.med, true);
       const lean = bestBy(peers, (x) => x.peakMb.med, false);
       if (fast && lean) p(`${label(e)}: throughput ${fmt(dec(e).rowsPerSec.med / dec(fast).rowsPerSec.med, 2)}× ${label(fast)}; peak RSS ${fmt(dec(e).peakMb.med / dec(lean).peakMb.med, 2)}× ${label(lean)}.`);
+      p();
+    }
+    const floorLine = decodeFloorReading(agg);
+    if (floorLine) {
+      p(floorLine);
       p();
     }
     p('"after": process.memoryUsage() right after the query, rows still referenced; "RSS after GC": after dropping nothing but forcing a GC (`--expose-gc`), rows still referenced. wasm linear memory is in RSS only (not in the V8 heap nor ArrayBuffers) and never shrinks.');
@@ -766,6 +787,10 @@ export function writeReport(results, { path, dryRun = false } = {}) {
     p();
     p(`Missed: ${t.by}.`);
     p();
+    if (t.id === 'decode' && decodeFloorReading(agg)) {
+      p(decodeFloorReading(agg));
+      p();
+    }
     if (t.id === 'bundle' && results.wasmSizes) {
       const w = results.wasmSizes;
       p(`The .wasm is ${kb(w.bytesWithoutNames)} (code section ${kb(w.sections.code)}, data section ${kb(w.sections.data ?? 0)}); ${w.functions} functions. Code bytes by crate (from the name section of a byte-identical build that keeps names; names after wasm-opt's inlining are approximate):`);

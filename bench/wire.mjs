@@ -60,6 +60,15 @@ export async function openWire(ep, ws) {
       const bind = msg('B', cstr(''), statement, int16(0), int16(2), int32(n.length), n, int32(HELLO.length), HELLO, int16(0));
       return conn.request(Buffer.concat([head, bind, tail]));
     },
+    /** Runs `sql` (simple protocol) and counts its DataRows without reading them. */
+    rows: async (sql) => {
+      let rows = 0;
+      await conn.request(msg('Q', cstr(sql)), (type) => {
+        if (type === 0x44 /* D */) rows++;
+        return type === 0x5a;
+      });
+      return rows;
+    },
     end: () => conn.end(),
   };
 }
