@@ -14,7 +14,7 @@ log() { printf '[build] %s\n' "$*" >&2; }
   (cd "$here" && npm install --no-audit --no-fund --loglevel=error >&2)
 }
 
-log "cargo build --profile wasm --target wasm32-unknown-unknown (size-optimized, without saslprep)"
+log "cargo build --profile wasm --target wasm32-unknown-unknown (no saslprep feature: the host does its NFKC)"
 cargo build --quiet --lib --profile wasm --target wasm32-unknown-unknown --no-default-features
 
 log "wasm-bindgen --target web"
