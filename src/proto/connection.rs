@@ -37,7 +37,7 @@ use crate::proto::message::{DEFAULT_MAX_MESSAGE_SIZE, db_error, next_message};
 use crate::proto::query::{QueryResult, Request};
 pub use crate::proto::response::TakenRows;
 use crate::proto::response::{InFlight, Next, bad_utf8, transaction_status};
-use crate::proto::scram::KeyRequest;
+use crate::proto::scram::{KeyRequest, salted_out_of_order};
 use crate::proto::startup::{AuthHints, Handshake, Step};
 use crate::proto::statements::StatementCache;
 
@@ -287,12 +287,10 @@ impl Connection {
         }
         let result = match &mut self.phase {
             Phase::Startup(handshake) => handshake.salted(salted, &mut self.output),
-            _ => Err(Error::protocol(
-                "SCRAM: a salted password arrived out of order",
-            )),
+            _ => Err(salted_out_of_order()),
         };
-        match result.and_then(|step| self.startup_step(step, now_ms)) {
-            Ok(()) => {}
+        match result {
+            Ok(step) => self.startup_step(step, now_ms),
             Err(e) => self.fail(e),
         }
     }
@@ -521,11 +519,10 @@ impl Connection {
     /// for it when the handshake was inlined).
     fn dispatch(&mut self, message: Message, now_ms: u64) -> Result<()> {
         match (&self.phase, &message) {
-            (Phase::Ready, Message::DataRow(_) | Message::CommandComplete(_))
-            | (Phase::Ready, Message::ReadyForQuery(_) | Message::RowDescription(_))
-            | (Phase::Ready, Message::ParseComplete | Message::BindComplete) => {
-                self.dispatch_response(message)
+            (Phase::Ready, Message::NoticeResponse(_) | Message::ParameterStatus(_)) => {
+                self.dispatch_other(message, now_ms)
             }
+            (Phase::Ready, _) => self.dispatch_response(message),
             _ => self.dispatch_other(message, now_ms),
         }
     }
@@ -576,7 +573,8 @@ impl Connection {
                         return Err(e);
                     }
                 };
-                self.startup_step(step, now_ms)
+                self.startup_step(step, now_ms);
+                Ok(())
             }
             Phase::Authenticated => match message {
                 Message::BackendKeyData(body) => {
@@ -600,7 +598,7 @@ impl Connection {
     }
 
     /// What the handshake's step means for the connection.
-    fn startup_step(&mut self, step: Step, now_ms: u64) -> Result<()> {
+    fn startup_step(&mut self, step: Step, now_ms: u64) {
         match step {
             Step::Continue => {}
             Step::DeriveKey(request) => self.events.push_back(Event::DeriveKey(request)),
@@ -608,11 +606,8 @@ impl Connection {
                 self.can_send = true;
                 self.write_queued(now_ms);
             }
-            Step::Authenticated => {
-                let Phase::Startup(handshake) = &self.phase else {
-                    return Err(Error::protocol("authenticated outside the handshake"));
-                };
-                self.learned = handshake.learned().clone();
+            Step::Authenticated(learned) => {
+                self.learned = learned;
                 if self.learned.scram_keys.is_none() {
                     self.learned.scram_keys = self.options.hints.scram_keys.clone();
                 }
@@ -621,7 +616,6 @@ impl Connection {
                 self.write_queued(now_ms);
             }
         }
-        Ok(())
     }
 
     fn dispatch_response(&mut self, message: Message) -> Result<()> {

@@ -175,9 +175,7 @@ impl InFlight {
         }
         Ok(Next::Continue)
     }
-}
 
-impl InFlight {
     /// The server's ErrorResponse for this request. Out of line, as [`columns`]: `handle`
     /// is inlined into the connection's hot loop (see `Connection::dispatch`).
     #[inline(never)]

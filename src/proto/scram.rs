@@ -109,7 +109,6 @@ impl std::fmt::Debug for KeyRequest {
 /// One SCRAM-SHA-256 exchange. See the module docs for the order of calls.
 pub struct ScramSha256 {
     password: Vec<u8>,
-    prepared: bool,
     client_first_bare: String,
     client_nonce: String,
     cached: Option<ScramKeys>,
@@ -147,10 +146,9 @@ impl ScramSha256 {
         nonce: &str,
         cached: Option<ScramKeys>,
     ) -> ScramSha256 {
-        let (password, prepared) = normalize(password);
+        let password = normalize(password);
         ScramSha256 {
             password,
-            prepared,
             client_first_bare: format!("n={user},r={nonce}"),
             client_nonce: nonce.to_string(),
             cached,
@@ -210,7 +208,8 @@ impl ScramSha256 {
             _ => {
                 let request = KeyRequest {
                     password: self.password.clone(),
-                    prepared: self.prepared,
+                    // SASLprep is done here with the feature; an ASCII password needs none.
+                    prepared: cfg!(feature = "saslprep") || self.password.is_ascii(),
                     salt: salt.clone(),
                     iterations,
                 };
@@ -239,7 +238,7 @@ impl ScramSha256 {
             }
             other => {
                 self.state = other;
-                Err(scram_error("a salted password arrived out of order"))
+                Err(salted_out_of_order())
             }
         }
     }
@@ -310,21 +309,18 @@ impl ScramSha256 {
     }
 }
 
-/// The password for PBKDF2 and whether SASLprep is done. With the `saslprep` feature it is
-/// done here; without it an ASCII password needs none, and another is prepared by the runtime
-/// (see [`KeyRequest::prepare`]).
-#[cfg(feature = "saslprep")]
-fn normalize(password: &str) -> (Vec<u8>, bool) {
-    use unicode_normalization::UnicodeNormalization;
-    (
-        saslprep::prepare(password, |s| s.nfkc().collect()).into_bytes(),
-        true,
-    )
-}
-
-#[cfg(not(feature = "saslprep"))]
-fn normalize(password: &str) -> (Vec<u8>, bool) {
-    (password.as_bytes().to_vec(), password.is_ascii())
+/// The password for PBKDF2: SASLprep-ed here with the `saslprep` feature; without it as
+/// given, and a non-ASCII one is prepared by the runtime (see [`KeyRequest::prepare`]).
+fn normalize(password: &str) -> Vec<u8> {
+    #[cfg(feature = "saslprep")]
+    {
+        use unicode_normalization::UnicodeNormalization;
+        saslprep::prepare(password, |s| s.nfkc().collect()).into_bytes()
+    }
+    #[cfg(not(feature = "saslprep"))]
+    {
+        password.as_bytes().to_vec()
+    }
 }
 
 /// Runs PBKDF2 (RFC 5802's `Hi`) and derives the client and server keys.
@@ -399,6 +395,11 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A salted password given when none was asked for.
+pub(crate) fn salted_out_of_order() -> Error {
+    scram_error("a salted password arrived out of order")
 }
 
 fn scram_error(message: &str) -> Error {

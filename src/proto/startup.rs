@@ -24,7 +24,7 @@ use postgres_protocol::message::frontend;
 
 use crate::error::{Error, Kind, Result};
 use crate::proto::config::{AuthMethod, ChannelBinding, Config};
-use crate::proto::scram::{KeyRequest, ScramKeys, ScramSha256, ServerFirst};
+use crate::proto::scram::{KeyRequest, ScramKeys, ScramSha256, ServerFirst, salted_out_of_order};
 
 /// What an isolate learned about a server from earlier connections, shared by every connection
 /// with the same config: the authentication method it asks for and the SCRAM keys.
@@ -58,8 +58,8 @@ pub(crate) enum Step {
     CredentialsSent,
     /// SCRAM needs the salted password: derive it, then call [`Handshake::salted`].
     DeriveKey(KeyRequest),
-    /// AuthenticationOk arrived.
-    Authenticated,
+    /// AuthenticationOk arrived: what the handshake learned, for the next connection's hints.
+    Authenticated(AuthHints),
 }
 
 pub(crate) struct Handshake {
@@ -141,9 +141,7 @@ impl Handshake {
                 let client_final = s.handle_salted_password(salted)?;
                 self.send_final(s, &client_final, out)
             }
-            _ => Err(Error::protocol(
-                "SCRAM: a salted password arrived out of order",
-            )),
+            _ => Err(salted_out_of_order()),
         }
     }
 
@@ -158,11 +156,6 @@ impl Handshake {
         Ok(Step::CredentialsSent)
     }
 
-    /// What this handshake learned, for the next connection's hints.
-    pub(crate) fn learned(&self) -> &AuthHints {
-        &self.learned
-    }
-
     /// Feeds one backend message received before AuthenticationOk.
     pub(crate) fn handle(&mut self, message: Message, out: &mut BytesMut) -> Result<Step> {
         let state = std::mem::replace(&mut self.state, State::Done);
@@ -174,7 +167,7 @@ impl Handshake {
                     }
                     self.learned.method = Some(AuthKind::Trust);
                 }
-                Ok(Step::Authenticated)
+                Ok(Step::Authenticated(self.learned.clone()))
             }
             (State::AwaitRequest, Message::AuthenticationCleartextPassword) => {
                 if !self.method_allowed(AuthMethod::Password) {

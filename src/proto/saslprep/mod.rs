@@ -70,17 +70,8 @@ fn saslprep(password: &str, nfkc: impl FnOnce(&str) -> String) -> Option<String>
 /// Whether `c` is in `table`'s sorted, disjoint ranges.
 fn within(table: &[(u32, u32)], c: char) -> bool {
     let c = u32::from(c);
-    table
-        .binary_search_by(|&(first, last)| {
-            if last < c {
-                std::cmp::Ordering::Less
-            } else if first > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
+    let i = table.partition_point(|&(_, last)| last < c);
+    table.get(i).is_some_and(|&(first, _)| first <= c)
 }
 
 #[cfg(test)]
