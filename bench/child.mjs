@@ -271,15 +271,17 @@ async function concurrency(out, eps) {
 async function decodeJob() {
   const c = await openDriver(job.driver, job.endpoints.direct, { max: 1, appName: appName('decode') });
   const q = 'SELECT * FROM bench_rows';
-  if (c.rows) return decodeFloor(c, q);
+  // The wire floor counts the DataRows and decodes none; a driver returns its rows.
+  const floor = Boolean(c.rows);
+  const run = floor ? (sql) => c.rows(sql) : (sql) => c.query(sql, []);
   // JIT warm-up on a small slice; the big query runs once (its peak is the measure).
-  for (let i = 0; i < 3; i++) await c.query(`${q} ORDER BY int_col LIMIT 2000`, []);
+  for (let i = 0; i < 3; i++) await run(`${q} ORDER BY int_col LIMIT 2000`);
   globalThis.gc?.();
   const rssBeforeKb = vmRssKb();
   const wasmBeforeMb = wasmMemoryMb();
   const hwmBeforeKb = vmHwmKb();
   const t0 = now();
-  let rows = await c.query(q, []);
+  let rows = await run(q);
   const ms = now() - t0;
   const peakKb = vmHwmKb();
   // where the memory is right after the query (V8 heap, ArrayBuffers; wasm memory is
@@ -287,33 +289,24 @@ async function decodeJob() {
   const mu = process.memoryUsage();
   const memory = { wasmMb: wasmMemoryMb(), wasmBeforeMb, rssMb: mu.rss / 2 ** 20, heapUsedMb: mu.heapUsed / 2 ** 20, externalMb: mu.external / 2 ** 20, arrayBuffersMb: mu.arrayBuffers / 2 ** 20 };
   // profile runs repeat the big query so process start-up weighs little in the profile
-  for (let i = 1; i < (job.repeat ?? 1); i++) rows = await c.query(q, []);
+  for (let i = 1; i < (job.repeat ?? 1); i++) rows = await run(q);
+  const count = floor ? rows : rows.length;
   // prove the values were decoded into JS types
-  const last = rows[rows.length - 1];
-  const check = {
-    rows: rows.length,
-    ts: Object.prototype.toString.call(last.ts_col),
-    json: typeof last.json_col,
-    arr: Array.isArray(last.arr_col),
-    bytea: last.bytea_col?.constructor?.name,
-  };
+  const last = floor ? null : rows[rows.length - 1];
+  const check = floor
+    ? { rows: count, floor: true }
+    : {
+        rows: count,
+        ts: Object.prototype.toString.call(last.ts_col),
+        json: typeof last.json_col,
+        arr: Array.isArray(last.arr_col),
+        bytea: last.bytea_col?.constructor?.name,
+      };
   await c.end();
     globalThis.gc?.();
   const after = process.memoryUsage();
   memory.rssAfterGcMb = after.rss / 2 ** 20;
-  return { driver: job.driver, ms, rowsPerSec: rows.length / (ms / 1000), peakRssKb: peakKb, rssBeforeKb, hwmBeforeKb, memory, check };
-}
-
-/** The wire floor's decode "job": the same query, its DataRows counted and never read. */
-async function decodeFloor(c, q) {
-  for (let i = 0; i < 3; i++) await c.rows(`${q} ORDER BY int_col LIMIT 2000`);
-  const rssBeforeKb = vmRssKb();
-  const t0 = now();
-  const rows = await c.rows(q);
-  const ms = now() - t0;
-  const peakKb = vmHwmKb();
-  c.end();
-  return { driver: job.driver, ms, rowsPerSec: rows / (ms / 1000), peakRssKb: peakKb, rssBeforeKb, memory: {}, check: { rows, floor: true } };
+  return { driver: job.driver, ms, rowsPerSec: count / (ms / 1000), peakRssKb: peakKb, rssBeforeKb, hwmBeforeKb, memory, check };
 }
 
 process.on('uncaughtException', async (e) => {

@@ -694,8 +694,9 @@ export function writeReport(results, { path, dryRun = false } = {}) {
   {
     const rows = ALL_DRIVERS.filter((d) => agg.decode[d.id]).map((d) => {
       const e = agg.decode[d.id];
-      if (d.floor) return [d.label, `${kfmt(e.rowsPerSec.med)} (${kfmt(e.rowsPerSec.min)}–${kfmt(e.rowsPerSec.max)})`, sp(e.ms, 0), '–', '–', '–', '–', '–', '–', 'not decoded: DataRows counted'];
-      return [d.label, `${kfmt(e.rowsPerSec.med)} (${kfmt(e.rowsPerSec.min)}–${kfmt(e.rowsPerSec.max)})`, sp(e.ms, 0), sp(e.peakMb, 0), sp(e.growthMb, 0), fmt(e.heapMb.med, 0), fmt(e.arrayBuffersMb.med, 0), fmt(e.rssAfterGcMb.med, 0), e.wasmMb.n ? `${fmt(e.wasmBeforeMb.med, 0)} → ${fmt(e.wasmMb.med, 0)}` : '–', `${e.check.ts}, json ${e.check.json}, arr ${e.check.arr}, bytea ${e.check.bytea}`];
+      const rate = `${kfmt(e.rowsPerSec.med)} (${kfmt(e.rowsPerSec.min)}–${kfmt(e.rowsPerSec.max)})`;
+      if (d.floor) return [d.label, rate, sp(e.ms, 0), '–', '–', '–', '–', '–', '–', 'not decoded: DataRows counted'];
+      return [d.label, rate, sp(e.ms, 0), sp(e.peakMb, 0), sp(e.growthMb, 0), fmt(e.heapMb.med, 0), fmt(e.arrayBuffersMb.med, 0), fmt(e.rssAfterGcMb.med, 0), e.wasmMb.n ? `${fmt(e.wasmBeforeMb.med, 0)} → ${fmt(e.wasmMb.med, 0)}` : '–', `${e.check.ts}, json ${e.check.json}, arr ${e.check.arr}, bytea ${e.check.bytea}`];
     });
     p(table(['driver', 'rows/s', 'ms', 'peak RSS MB', 'growth MB', 'V8 heap used MB after', 'ArrayBuffers MB after', 'RSS after GC MB', 'wasm memory MB before → after', 'decoded as (timestamptz, jsonb, int[], bytea)'], rows));
     p();
@@ -787,8 +788,9 @@ export function writeReport(results, { path, dryRun = false } = {}) {
     p();
     p(`Missed: ${t.by}.`);
     p();
-    if (t.id === 'decode' && decodeFloorReading(agg)) {
-      p(decodeFloorReading(agg));
+    const floorLine = t.id === 'decode' && decodeFloorReading(agg);
+    if (floorLine) {
+      p(floorLine);
       p();
     }
     if (t.id === 'bundle' && results.wasmSizes) {
