@@ -156,9 +156,9 @@ impl Client {
                             Kind::Timeout,
                             format!(
                                 "connecting to {} did not complete within connect_timeout \
-                                 ({}s): check that the host is reachable",
+                                 ({:?}): check that the host is reachable",
                                 config.display_target(),
-                                timeout.as_secs_f64()
+                                timeout
                             ),
                         )
                         .with_outcome(Outcome::NotExecuted));

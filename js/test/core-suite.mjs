@@ -351,6 +351,19 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       });
     });
 
+    test('numbers as parameters: spelled as String(n) does, read back exactly', async () => {
+      const numbers = [1e-7, 1e21, 0.1 + 0.2, -0, 5e-324, Number.MAX_VALUE, 123456789012];
+      const { rows } = await db.query(
+        `SELECT x::float8 AS f, x::numeric::text AS n, x AS t
+           FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i`, [numbers]);
+      assert.deepEqual(rows.map((r) => r.f), numbers);
+      assert.deepEqual(rows.map((r) => r.t), ['1e-7', '1e+21', '0.30000000000000004', '-0', '5e-324', '1.7976931348623157e+308', '123456789012']);
+      assert.equal(rows[0].n, '0.0000001');
+      assert.equal(rows[1].n, '1000000000000000000000');
+      const [one] = (await db.query('SELECT $1::float8 AS a, $2::numeric AS b, $3::int8 AS c', [1e-7, 2.5e-3, 2 ** 53])).rows;
+      assert.deepEqual(one, { a: 1e-7, b: '0.0025', c: 2n ** 53n });
+    });
+
     test('json: plain objects as parameters', async () => {
       const doc = { n: null, s: 'é\n"\'', nested: { arr: [1, 'two', { three: true }] }, big: 1e300 };
       const { rows } = await db.query("SELECT $1::jsonb AS b, $1::json AS j, ($1::jsonb)->'nested'->'arr'->>1 AS two, $1::jsonb @> '{\"n\":null}' AS has_n", [doc]);

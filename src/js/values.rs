@@ -286,9 +286,15 @@ fn text_of(v: &JsValue, in_array: bool) -> Result<String> {
             "NaN".into()
         } else if n.is_infinite() {
             if n > 0.0 { "Infinity" } else { "-Infinity" }.into()
+        } else if n == 0.0 && n.is_sign_negative() {
+            "-0".into()
         } else {
-            // Rust prints the shortest round-trip digits, without exponents: Postgres parses it.
-            format!("{n}")
+            // JS's own spelling (`String(n)`, as `pg` sends numbers; but `-0` above keeps its
+            // sign): the shortest round-trip digits, which Postgres reads (`1e+21`, `1e-7`).
+            js_sys::Number::from(n)
+                .to_string_with_radix(10)
+                .map(String::from)
+                .map_err(|_| Error::encode("a number could not be written as text"))?
         });
     }
     if v.is_bigint() {

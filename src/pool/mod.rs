@@ -391,9 +391,9 @@ impl Pool {
                     return Err(Error::new(
                         Kind::PoolTimeout,
                         format!(
-                            "no connection became free within acquire_timeout ({}s; max {max} \
+                            "no connection became free within acquire_timeout ({:?}; max {max} \
                              busy): raise max or acquire_timeout, or make transactions shorter",
-                            self.shared.options.acquire_timeout.as_secs_f64()
+                            self.shared.options.acquire_timeout
                         ),
                     )
                     .with_outcome(Outcome::NotExecuted));

@@ -546,20 +546,36 @@ fn parse_port(s: &str) -> Result<u16> {
     }
 }
 
+/// A number of seconds, `10` or `0.5` (to the nanosecond), from 0 to 1e9; 0 (libpq: wait
+/// forever) is `None`. Read exactly, digit by digit: no float parsing.
 fn parse_seconds(key: &str, value: &str) -> Result<Option<Duration>> {
-    let secs: f64 = value.trim().parse().map_err(|_| {
+    let invalid = || {
         Error::config(format!(
-            "invalid {key} {:?}: use a number of seconds",
+            "invalid {key} {:?}: use a number of seconds from 0 to 1e9, such as 10 or 0.5",
             truncate(value)
         ))
-    })?;
-    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
-        return Err(Error::config(format!(
-            "invalid {key}: use a number of seconds from 0 to 1e9"
-        )));
+    };
+    let text = value.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(invalid());
     }
-    // libpq: 0 means "wait forever".
-    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+    let secs = match whole {
+        "" => 0,
+        _ => whole.parse::<u64>().map_err(|_| invalid())?,
+    };
+    // The first nine digits of the fraction are the nanoseconds.
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let duration = Duration::new(secs.min(u64::MAX / 2), nanos);
+    if duration > Duration::from_secs(1_000_000_000) {
+        return Err(invalid());
+    }
+    Ok((!duration.is_zero()).then_some(duration))
 }
 
 /// Percent-decodes one URL component; `what` names it in errors (never its value, which may be
@@ -717,6 +733,32 @@ mod tests {
     fn rejects_unix_sockets_and_bad_values() {
         assert!(Config::parse("postgres://u@h/db?host=/tmp").is_err());
         assert!(Config::parse("postgres://u@h/db?connect_timeout=-1").is_err());
+        let timeout = |v: &str| Config::parse(&format!("postgres://u@h/db?connect_timeout={v}"));
+        for (text, want) in [
+            ("10", Some(Duration::from_secs(10))),
+            (" 0.5 ", Some(Duration::from_millis(500))),
+            (".25", Some(Duration::from_millis(250))),
+            ("2.", Some(Duration::from_secs(2))),
+            ("0.0000000019", Some(Duration::from_nanos(1))),
+            ("1000000000", Some(Duration::from_secs(1_000_000_000))),
+            ("0", None),
+            ("0.000", None),
+        ] {
+            assert_eq!(timeout(text).unwrap().connect_timeout, want, "{text:?}");
+        }
+        for text in [
+            "",
+            ".",
+            "1e3",
+            "+1",
+            "1.2.3",
+            "1000000000.1",
+            "99999999999999999999",
+            "inf",
+        ] {
+            let e = timeout(text).unwrap_err();
+            assert!(e.message().contains("connect_timeout"), "{text:?}: {e}");
+        }
         assert!(Config::parse("postgres://u@h/db?require_auth=kerberos").is_err());
         assert!(Config::parse("postgres://u@h:0/db").is_err());
         let c = Config::parse("postgres://u@h/db?require_auth=scram-sha-256").unwrap();

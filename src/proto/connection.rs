@@ -304,16 +304,13 @@ impl Connection {
             && now_ms >= deadline
             && !matches!(self.phase, Phase::Ready)
         {
-            let secs = self
-                .config
-                .connect_timeout
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_default();
+            // `Duration`'s Debug (`10s`, `1.5s`, `250ms`) prints without float formatting.
+            let timeout = self.config.connect_timeout.unwrap_or_default();
             self.fail(Error::new(
                 Kind::Timeout,
                 format!(
-                    "connecting to {} did not complete within connect_timeout ({secs}s): check \
-                     that the host is reachable and the server is up",
+                    "connecting to {} did not complete within connect_timeout ({timeout:?}): \
+                     check that the host is reachable and the server is up",
                     self.config.display_target()
                 ),
             ));

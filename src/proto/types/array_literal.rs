@@ -28,12 +28,14 @@ pub(super) fn decode_text(element_oid: Oid, text: &str) -> Result<Array> {
 }
 
 /// A parsed array literal: its dims and its elements' text (`None` for NULL).
-struct Literal {
-    dims: Vec<Dim>,
-    elements: Vec<Option<String>>,
+pub(crate) struct Literal {
+    pub(crate) dims: Vec<Dim>,
+    pub(crate) elements: Vec<Option<String>>,
 }
 
-fn parse_literal(text: &str) -> Option<Literal> {
+/// Parses the `{…}` text form (with an optional `[l:u]…=` prefix) into dims and the elements'
+/// unquoted, unescaped text; `None` if malformed.
+pub(crate) fn parse_literal(text: &str) -> Option<Literal> {
     let mut parser = Parser {
         bytes: text.as_bytes(),
         pos: 0,

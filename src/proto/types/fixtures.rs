@@ -10,7 +10,7 @@
 //! Recorded once against a scratch server; add rows the same way rather than by hand.
 
 /// `(type OID, text output, binary send output in hex)`.
-pub(super) const RECORDED: &[(u32, &str, &str)] = &[
+pub(crate) const RECORDED: &[(u32, &str, &str)] = &[
     (16, "t", "01"),
     (16, "f", "00"),
     (21, "0", "0000"),

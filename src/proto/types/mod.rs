@@ -34,14 +34,15 @@ mod scalar;
 mod temporal;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub(crate) use array::MAXDIM;
 pub use array::{Array, Dim};
+pub(crate) use array_literal::parse_literal;
 pub use interval::Interval;
 pub use network::Inet;
 pub use oid::{array_oid, element_oid};
-pub(crate) use scalar::hex_value;
+pub(crate) use scalar::{hex_value, parse_bytea};
 pub use temporal::{Date, Time, TimeTz, Timestamp};
 
 /// A Postgres type OID (`pg_type.oid`).
@@ -252,6 +253,18 @@ impl fmt::Display for Value {
     }
 }
 
+/// A text-format `"char"` value as [`Value::Char`] prints it (without the rest of `Value`'s
+/// `Display`, which the wasm's JSON path leaves out).
+pub(crate) fn char_text(raw: &[u8]) -> Result<String> {
+    struct Char(u8);
+    impl fmt::Display for Char {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            scalar::fmt_char(self.0, f)
+        }
+    }
+    Ok(Char(scalar::parse_char(raw)?).to_string())
+}
+
 /// The version byte that starts the binary form of `jsonb`.
 const JSONB_VERSION: u8 = 1;
 
@@ -347,7 +360,7 @@ fn utf8(raw: &[u8], oid: Oid) -> Result<&str> {
 }
 
 /// The SQL name of a type, for error messages.
-fn type_name(oid: Oid) -> &'static str {
+pub(crate) fn type_name(oid: Oid) -> &'static str {
     match oid {
         oid::BOOL => "bool",
         oid::BYTEA => "bytea",

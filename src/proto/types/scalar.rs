@@ -42,7 +42,7 @@ pub(super) fn fmt_char(byte: u8, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 /// Parses `bytea` output in the hex format (`\x0aff`) or the legacy escape format
 /// (`a\\b\000`).
-pub(super) fn parse_bytea(text: &str) -> Result<Vec<u8>> {
+pub(crate) fn parse_bytea(text: &str) -> Result<Vec<u8>> {
     let invalid = || Error::decode("invalid bytea value in text format");
     if let Some(hex) = text.strip_prefix("\\x") {
         // Like byteain, allow whitespace between (not within) hex pairs.

@@ -184,7 +184,7 @@ impl Timestamp {
     }
 
     /// Parses `timestamp` text: `2024-01-02 03:04:05.5`, `0044-03-15 12:00:00 BC`, `infinity`.
-    pub(super) fn parse(text: &str) -> Result<Timestamp> {
+    pub(crate) fn parse(text: &str) -> Result<Timestamp> {
         Timestamp::parse_with(text, false)
             .ok_or_else(|| Error::decode("invalid timestamp value in text format"))
     }
@@ -194,6 +194,17 @@ impl Timestamp {
         parse_tz_common(text.as_bytes())
             .or_else(|| Timestamp::parse_with(text, true))
             .ok_or_else(|| Error::decode("invalid timestamptz value in text format"))
+    }
+
+    /// The `timestamptz` form in UTC, as [`Timestamp::fmt_utc`] prints it.
+    pub(crate) fn utc(self) -> impl fmt::Display {
+        struct Utc(Timestamp);
+        impl fmt::Display for Utc {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt_utc(f)
+            }
+        }
+        Utc(self)
     }
 
     /// Prints the `timestamptz` form in UTC: `2024-01-02 03:04:05.123456+00`.
