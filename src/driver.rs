@@ -8,8 +8,6 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;
 use futures_util::future::{Either, select};
 
@@ -169,7 +167,7 @@ impl Client {
         let mut nonce = [0u8; 18];
         runtime.fill_random(&mut nonce)?;
         let connect_options = ConnectOptions {
-            nonce: STANDARD.encode(nonce),
+            nonce: crate::proto::base64::encode(nonce),
             hints: options.hints,
             transport: transport.security(),
             max_message_size: options.max_message_size,

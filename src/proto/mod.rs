@@ -1,6 +1,7 @@
 //! The sans-IO Postgres protocol core: bytes and `now` in; bytes to send, events and the next
 //! deadline out. Nothing here performs I/O, reads a clock or draws random numbers.
 
+pub(crate) mod base64;
 pub mod config;
 pub mod connection;
 pub mod message;

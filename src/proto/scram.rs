@@ -21,13 +21,11 @@
 //!    [`ScramSha256::handle_server_final`] verifies it: a server that cannot prove it knows the
 //!    password is rejected, even though it already said AuthenticationOk would follow.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Kind, Result};
-use crate::proto::saslprep;
+use crate::proto::{base64, saslprep};
 
 /// The most PBKDF2 iterations the client accepts from a server (a hostile server could
 /// otherwise make the client spin). Postgres uses 4096.
@@ -176,9 +174,8 @@ impl ScramSha256 {
                 nonce = Some(v);
             } else if let Some(v) = part.strip_prefix("s=") {
                 salt = Some(
-                    STANDARD
-                        .decode(v)
-                        .map_err(|_| scram_error("server-first-message salt is not base64"))?,
+                    base64::decode(v)
+                        .ok_or_else(|| scram_error("server-first-message salt is not base64"))?,
                 );
             } else if let Some(v) = part.strip_prefix("i=") {
                 iterations = Some(
@@ -262,7 +259,7 @@ impl ScramSha256 {
         for (p, s) in proof.iter_mut().zip(signature) {
             *p ^= s;
         }
-        let message = format!("{client_final_without_proof},p={}", STANDARD.encode(proof));
+        let message = format!("{client_final_without_proof},p={}", base64::encode(proof));
         self.state = State::AwaitServerFinal {
             auth_message,
             keys,
@@ -294,9 +291,8 @@ impl ScramSha256 {
             .split(',')
             .find_map(|p| p.strip_prefix("v="))
             .ok_or_else(|| scram_error("server-final-message has no verifier"))?;
-        let verifier = STANDARD
-            .decode(verifier)
-            .map_err(|_| scram_error("server verifier is not base64"))?;
+        let verifier =
+            base64::decode(verifier).ok_or_else(|| scram_error("server verifier is not base64"))?;
         let expected = hmac(&keys.server_key, auth_message.as_bytes());
         if !constant_time_eq(&verifier, &expected) {
             return Err(Error::new(
@@ -376,13 +372,13 @@ pub(crate) fn test_server_final(
         .find_map(|p| p.strip_prefix("i="))
         .and_then(|i| i.parse().ok())
         .unwrap_or(4096);
-    let salt = STANDARD.decode(salt_b64).unwrap_or_default();
+    let salt = base64::decode(salt_b64).unwrap_or_default();
     let keys = derive_keys(password.as_bytes(), salt, iterations);
     let without_proof = client_final.split(",p=").next().unwrap_or_default();
     let auth_message = format!("n=,r={client_nonce},{server_first},{without_proof}");
     format!(
         "v={}",
-        STANDARD.encode(hmac(&keys.server_key, auth_message.as_bytes()))
+        base64::encode(hmac(&keys.server_key, auth_message.as_bytes()))
     )
 }
 
