@@ -101,12 +101,30 @@ export function wasmSizes(file, top = 15) {
     if (/^__wbindgen|^__wbg|^__externref|^wasm_bindgen/.test(n)) return 'wasm_bindgen';
     return m[1];
   };
+  // edgepg's own code by module: the lowercase path segments after `edgepg`, at most two
+  // (`edgepg::proto::connection::Connection::…` → `proto::connection`, `edgepg::pool::Pool` → `pool`).
+  // A function's own name is no module: only segments with more after them count.
+  const moduleOf = (name) => {
+    const path = name.replace(/^<+/, '').split(' ')[0].replace(/::h[0-9a-f]{16}$/, '').replaceAll('::{{closure}}', '');
+    const parts = path.split('::').slice(1, -1);
+    const lower = [];
+    for (const part of parts) {
+      if (lower.length === 2 || !/^[a-z_][a-z0-9_]*$/.test(part)) break;
+      lower.push(part);
+    }
+    return lower.join('::') || '(crate root)';
+  };
   const crates = new Map();
+  const modules = new Map();
   let code = 0;
   for (const b of bodies) {
     b.name = names.get(b.index) ?? '';
     const c = crateOf(b.name);
     crates.set(c, (crates.get(c) ?? 0) + b.size);
+    if (c === 'edgepg') {
+      const m = moduleOf(b.name);
+      modules.set(m, (modules.get(m) ?? 0) + b.size);
+    }
     code += b.size;
   }
   const total = buf.length - (sections['custom:name'] ?? 0);
@@ -116,6 +134,7 @@ export function wasmSizes(file, top = 15) {
     functions: bodies.length,
     codeBytes: code,
     crates: [...crates].sort((a, b) => b[1] - a[1]).slice(0, top).map(([crate, bytes]) => ({ crate, bytes, pct: +((100 * bytes) / code).toFixed(1) })),
+    modules: [...modules].sort((a, b) => b[1] - a[1]).map(([module, bytes]) => ({ module, bytes })),
     topFunctions: bodies.sort((a, b) => b.size - a.size).slice(0, top).map((b) => ({ fn: b.name.replace(/::h[0-9a-f]{16}$/, ''), bytes: b.size })),
   };
 }
