@@ -11,7 +11,7 @@
 //! or no longer fits (someone ran `DEALLOCATE`/`DISCARD ALL`, or a table changed under a
 //! `SELECT *`), the whole cache is forgotten: that request fails, later ones prepare anew.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use crate::proto::query::Statement;
@@ -22,6 +22,10 @@ pub(crate) struct StatementCache {
     capacity: usize,
     /// key (SQL text and parameter types) → (server-side name, last use).
     entries: HashMap<String, (String, u64)>,
+    /// last use → key, the same entries in the order they were used: the least recently used
+    /// is the first, so eviction costs O(log n) however large the cache (up to 10 000).
+    by_use: BTreeMap<u64, String>,
+    /// Counts uses; every use gets its own number.
     uses: u64,
     next_name: u64,
     /// Names evicted, to close on the server with the next request.
@@ -55,8 +59,10 @@ impl StatementCache {
         let key = key_of(statement);
         self.uses += 1;
         if let Some((name, used)) = self.entries.get_mut(&key) {
-            *used = self.uses;
-            return Plan::Cached(name.clone());
+            let (name, before) = (name.clone(), std::mem::replace(used, self.uses));
+            self.by_use.remove(&before);
+            self.by_use.insert(self.uses, key);
+            return Plan::Cached(name);
         }
         self.next_name += 1;
         Plan::Prepare {
@@ -66,15 +72,17 @@ impl StatementCache {
     }
 
     /// A named Parse completed: the statement exists on the server.
+    /// Its completion counts as its latest use. The same statement prepared twice before the
+    /// first completed keeps the later name; the earlier one is closed.
     pub(crate) fn parsed(&mut self, key: String, name: String) {
-        self.entries.insert(key, (name, self.uses));
+        self.uses += 1;
+        if let Some((earlier, used)) = self.entries.insert(key.clone(), (name, self.uses)) {
+            self.by_use.remove(&used);
+            self.to_close.push(earlier);
+        }
+        self.by_use.insert(self.uses, key);
         while self.entries.len() > self.capacity {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
                 break;
             };
             if let Some((name, _)) = self.entries.remove(&oldest) {
@@ -92,6 +100,7 @@ impl StatementCache {
     /// Statements that still exist stay until the session ends.
     pub(crate) fn forget(&mut self) {
         self.entries.clear();
+        self.by_use.clear();
     }
 
     /// Whether a server error means the cached statements cannot be trusted any more:
@@ -163,6 +172,54 @@ mod tests {
         assert_eq!(c.plan(&a), Plan::Cached(a_name));
         c.forget();
         prepared(&mut c, &a);
+    }
+
+    /// Against a plain model (a list in order of use) over a long random run of plans and
+    /// completions, with more statements than fit: the same hits, the same closes, in order.
+    #[test]
+    fn evicts_exactly_the_least_recently_used() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut c = StatementCache::new(8);
+        // Cached keys, least recently used first; and the name each has.
+        let mut model: Vec<(String, String)> = Vec::new();
+        let mut pending: Vec<(String, String)> = Vec::new();
+        for _ in 0..20_000 {
+            if !pending.is_empty() && next(3) == 0 {
+                let (key, name) = pending.remove(next(pending.len() as u64) as usize);
+                c.parsed(key.clone(), name.clone());
+                let mut closes = Vec::new();
+                if let Some(at) = model.iter().position(|(k, _)| *k == key) {
+                    closes.push(model.remove(at).1);
+                }
+                model.push((key, name));
+                while model.len() > 8 {
+                    closes.push(model.remove(0).1);
+                }
+                assert_eq!(c.take_closes(), closes);
+                continue;
+            }
+            let s = Statement::new(format!("SELECT {}", next(12)));
+            match c.plan(&s) {
+                Plan::Cached(name) => {
+                    let at = model.iter().position(|(_, n)| *n == name).expect("cached");
+                    let entry = model.remove(at);
+                    model.push(entry);
+                }
+                Plan::Prepare { name, key } => {
+                    assert!(!model.iter().any(|(k, _)| *k == key), "{key:?} was cached");
+                    pending.push((key, name));
+                }
+                Plan::Unnamed => panic!("the cache is on"),
+            }
+            assert_eq!(c.len(), model.len());
+            assert_eq!(c.by_use.len(), model.len());
+        }
     }
 
     #[test]
