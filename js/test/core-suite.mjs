@@ -351,6 +351,46 @@ export function coreSuite(label, { createPool, concurrency = 100 }) {
       });
     });
 
+    test('values in their less common text forms', async () => {
+      const row = await db.transaction(async (tx) => {
+        await tx.query("SET LOCAL bytea_output = 'escape'");
+        const { rows } = await tx.query(`SELECT
+          '\\x00ff41'::bytea AS escaped, ARRAY['\\x0102'::bytea, NULL] AS escaped_array,
+          'a'::"char" AS c, convert_from('\\xc3a9', 'UTF8')::"char" AS high_c, ''::"char" AS empty_c,
+          '0044-03-15 12:00:00 BC'::timestamp AS bc, 'infinity'::timestamp AS inf,
+          '-infinity'::timestamptz AS neg_inf,
+          '[0:1]={5,6}'::int[] AS bounded,
+          ARRAY['2024-01-02 03:04:05'::timestamp, NULL] AS stamps,
+          ARRAY['infinity'::timestamptz, '2024-01-01 00:00:00+00'] AS instants,
+          ARRAY['a'::"char", 'b'] AS chars,
+          ARRAY['1 day'::interval, '-00:00:01'] AS intervals,
+          ARRAY[1.5::float4, 'NaN', '-Infinity'] AS float4s,
+          ARRAY['{"a":[1]}'::jsonb, 'null', '"s"'] AS docs,
+          ARRAY['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid] AS uuids,
+          ARRAY[true, NULL, false] AS bools`);
+        return rows[0];
+      });
+      assert.deepEqual(row, {
+        escaped: new Uint8Array([0, 255, 65]),
+        escaped_array: [new Uint8Array([1, 2]), null],
+        c: 'a',
+        high_c: '\\303',
+        empty_c: '',
+        bc: '0044-03-15T12:00:00 BC',
+        inf: 'infinity',
+        neg_inf: '-infinity',
+        bounded: [5, 6],
+        stamps: ['2024-01-02T03:04:05', null],
+        instants: ['infinity', new Date(Date.UTC(2024, 0, 1))],
+        chars: ['a', 'b'],
+        intervals: ['1 day', '-00:00:01'],
+        float4s: [1.5, NaN, -Infinity],
+        docs: [{ a: [1] }, null, 's'],
+        uuids: ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
+        bools: [true, null, false],
+      });
+    });
+
     test('numbers as parameters: spelled as String(n) does, read back exactly', async () => {
       const numbers = [1e-7, 1e21, 0.1 + 0.2, -0, 5e-324, Number.MAX_VALUE, 123456789012];
       const { rows } = await db.query(
