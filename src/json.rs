@@ -115,8 +115,11 @@ impl Emitter {
         // Values checked to be ASCII of a JSON shape are copied without a UTF-8 check.
         match self.how {
             How::Integer(range) if is_integer(raw, range) => push_ascii(out, raw),
+            // An unsigned type refuses any sign, `-0` too (as `u32` parsing does).
             How::Integer((min, max)) => match utf8(raw)?.parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => push_int(out, n),
+                Ok(n) if (min..=max).contains(&n) && !(min == 0 && raw[0] == b'-') => {
+                    push_int(out, n)
+                }
                 _ => return Err(self.invalid()),
             },
             How::Float if is_json_number(raw) => push_ascii(out, raw),
@@ -840,6 +843,8 @@ mod tests {
             (oid::INT4, "2147483647"),
             (oid::INT4, "10"),
             (oid::OID, "4294967295"),
+            (oid::OID, "10"),
+            (oid::INT2, "+7"),
             (oid::FLOAT8, "1.25e+30"),
             (oid::FLOAT8, "-0.5"),
             (oid::FLOAT8, "12345678901234567"),
