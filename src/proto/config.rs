@@ -571,6 +571,7 @@ fn parse_seconds(key: &str, value: &str) -> Result<Option<Duration>> {
         .chain(std::iter::repeat(b'0'))
         .take(9)
         .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    // Capped first: `Duration::new` panics when the nanoseconds carry past u64::MAX seconds.
     let duration = Duration::new(secs.min(u64::MAX / 2), nanos);
     if duration > Duration::from_secs(1_000_000_000) {
         return Err(invalid());
