@@ -896,6 +896,88 @@ mod tests {
         assert!(checked > 4000, "{checked}");
     }
 
+    /// Server text is untrusted: pseudo-random texts for every type (and its array, and types
+    /// it does not know) never panic, and a refused value leaves the byte buffer as it was.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        const PIECES: &[&str] = &[
+            "{",
+            "}",
+            ",",
+            "\"",
+            "\\",
+            "NULL",
+            "null",
+            "[0:1]=",
+            "[",
+            "]",
+            ":",
+            "=",
+            " ",
+            "-",
+            "+",
+            ".",
+            "e",
+            "E",
+            "0",
+            "7",
+            "99999999999",
+            "t",
+            "f",
+            "\\x",
+            "ff",
+            "zz",
+            "\\000",
+            "\\377",
+            "BC",
+            "infinity",
+            "2024-02-29 23:59:59.5",
+            "+05:30",
+            "NaN",
+            "Infinity",
+            "é",
+            "\u{0}",
+            "\n",
+        ];
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut oids: Vec<Oid> = (0..3000)
+            .filter(|&o| crate::proto::types::array_oid(o).is_some() || element_oid(o).is_some())
+            .collect();
+        oids.extend([oid::UNKNOWN, 600, 1017, 0]);
+        assert!(oids.len() > 50, "{}", oids.len());
+        let mut refused = 0;
+        for &type_oid in &oids {
+            let emitter = Emitter::new(type_oid, Format::Text);
+            for _ in 0..400 {
+                let mut raw = Vec::new();
+                for _ in 0..next(12) {
+                    match next(8) {
+                        0 => raw.push(next(256) as u8),
+                        _ => raw.extend_from_slice(PIECES[next(PIECES.len())].as_bytes()),
+                    }
+                }
+                let (mut out, mut bytes) = (String::new(), vec![1, 2, 3]);
+                if emitter.emit(&mut out, &mut bytes, &raw).is_err() {
+                    assert_eq!(bytes, [1, 2, 3], "{:?}", String::from_utf8_lossy(&raw));
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 1000, "{refused}");
+        // Binary format is never read here.
+        assert!(
+            Emitter::new(oid::INT4, Format::Binary)
+                .emit(&mut String::new(), &mut Vec::new(), &[0, 0, 0, 1])
+                .is_err()
+        );
+    }
+
     #[test]
     fn copied_values_stay_json() {
         assert_eq!(raw(oid::INT4, "-42"), "-42");
