@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s, every target)
 #
-# Targets: backend_message, type_decode, config_parse, connection (fuzz/fuzz_targets/).
+# Targets: backend_message, type_decode, json_value, config_parse, connection
+# (fuzz/fuzz_targets/).
 # Corpora grow in fuzz/corpus/<target>/ (seeded from fuzz/seeds/<target>/); crashes land in
 # fuzz/artifacts/<target>/. Exits 1 when any target crashed.
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 SECS="${1:-60}"
 [[ "$SECS" =~ ^[0-9]+$ ]] && (( SECS > 0 )) || { echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2; }
 shift || true
-ALL=(backend_message type_decode config_parse connection)
+ALL=(backend_message type_decode json_value config_parse connection)
 TARGETS=("$@")
 (( ${#TARGETS[@]} )) || TARGETS=("${ALL[@]}")
 

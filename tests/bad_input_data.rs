@@ -1,7 +1,7 @@
 //! Bad data on a working connection: wrong parameter types, SQL errors in every pipeline
 //! position, huge rows and results, invalid UTF-8 from the server (the scripted fake server in
 //! `tests/common/scripted_server.rs`), hostile parameters, and a deterministic fuzz smoke test
-//! of the four fuzzed entry points.
+//! of the five fuzzed entry points.
 //!
 //! Each case must end in a clear error (code, kind, message), never a panic or a hang (every
 //! test is bounded by a timeout), and leave no connection leaked (pool stats back to busy=0).
@@ -539,7 +539,7 @@ fn hostile_strings_stay_parameters() {
     }));
 }
 
-// ---- fuzz smoke: the four fuzzed entry points on pseudo-random input ----
+// ---- fuzz smoke: the five fuzzed entry points on pseudo-random input ----
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -612,9 +612,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 fn fuzz_smoke_no_panics_on_pseudo_random_input() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 4] = [
+    let targets: [Target; 5] = [
         ("backend_message", harness::backend_message),
         ("type_decode", harness::type_decode),
+        ("json_value", harness::json_value),
         ("config_parse", harness::config_parse),
         ("connection", harness::connection),
     ];
@@ -640,5 +641,5 @@ fn fuzz_smoke_no_panics_on_pseudo_random_input() {
             );
         }
     }
-    eprintln!("fuzz smoke: 4 x 3000 inputs in {:?}", started.elapsed());
+    eprintln!("fuzz smoke: 5 x 3000 inputs in {:?}", started.elapsed());
 }

@@ -228,6 +228,176 @@ fn round_trip(value: &Value) {
     }
 }
 
+// ---- entry point 5: the npm build's JSON path ----
+
+/// `json_value` (the text-format value → JSON writer of the npm build) for an OID chosen as in
+/// [`type_decode`], the rest as the value's text. What it writes must be exactly one JSON value
+/// (but for `json`/`jsonb`, whose text it copies as the server sent it), and only `bytea`
+/// values put bytes beside the text: their lengths in the JSON account for every byte.
+pub fn json_value(data: &[u8]) {
+    if data.len() < 2 {
+        return;
+    }
+    let (oid, raw) = if (data[0] as usize) < OIDS.len() * 4 {
+        (OIDS[data[0] as usize % OIDS.len()], &data[2..])
+    } else if data.len() >= 6 {
+        (
+            u32::from_be_bytes([data[2], data[3], data[4], data[5]]),
+            &data[6..],
+        )
+    } else {
+        return;
+    };
+    let Ok((text, bytes)) = edgepg::json_value(oid, raw) else {
+        return;
+    };
+    let scalar = edgepg::proto::types::element_oid(oid).unwrap_or(oid);
+    if scalar == oid::JSON || scalar == oid::JSONB {
+        return;
+    }
+    let mut json = Json {
+        s: text.as_bytes(),
+        at: 0,
+        numbers: Vec::new(),
+    };
+    assert!(
+        json.value() && json.at == json.s.len(),
+        "oid {oid}: {:?} is not one JSON value (from {:?})",
+        text,
+        String::from_utf8_lossy(raw)
+    );
+    if scalar == oid::BYTEA {
+        let total: f64 = json.numbers.iter().sum();
+        assert_eq!(
+            total,
+            bytes.len() as f64,
+            "oid {oid}: {text:?} and {} bytes",
+            bytes.len()
+        );
+    } else {
+        assert!(bytes.is_empty(), "oid {oid}: bytes beside {text:?}");
+    }
+}
+
+/// A strict JSON (RFC 8259) recognizer; `numbers` collects the numbers it read.
+struct Json<'a> {
+    s: &'a [u8],
+    at: usize,
+    numbers: Vec<f64>,
+}
+
+impl Json<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.at).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let hit = self.s[self.at..].starts_with(word);
+        if hit {
+            self.at += word.len();
+        }
+        hit
+    }
+
+    fn value(&mut self) -> bool {
+        match self.peek() {
+            Some(b'n') => self.literal(b"null"),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'"') => self.string(),
+            Some(b'[') => {
+                self.at += 1;
+                if self.eat(b']') {
+                    return true;
+                }
+                loop {
+                    if !self.value() {
+                        return false;
+                    }
+                    if self.eat(b']') {
+                        return true;
+                    }
+                    if !self.eat(b',') {
+                        return false;
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    fn string(&mut self) -> bool {
+        self.at += 1;
+        loop {
+            match self.peek() {
+                None | Some(0..=0x1f) => return false,
+                Some(b'"') => {
+                    self.at += 1;
+                    return true;
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.at += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.s.get(self.at + 1..self.at + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return false;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return false,
+                    }
+                }
+                Some(_) => self.at += 1,
+            }
+        }
+    }
+
+    fn number(&mut self) -> bool {
+        let start = self.at;
+        self.eat(b'-');
+        let digits = |j: &mut Self| {
+            let from = j.at;
+            while j.peek().is_some_and(|b| b.is_ascii_digit()) {
+                j.at += 1;
+            }
+            j.at - from
+        };
+        let first = self.peek();
+        let whole = digits(self);
+        if whole == 0 || (whole > 1 && first == Some(b'0')) {
+            return false;
+        }
+        if self.eat(b'.') && digits(self) == 0 {
+            return false;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            if digits(self) == 0 {
+                return false;
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.at]).unwrap_or("x");
+        match text.parse() {
+            Ok(n) => {
+                self.numbers.push(n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 // ---- entry point 3: connection strings ----
 
 /// `Config::parse` on the input as text, raw or spliced into a URL / key=value skeleton;
