@@ -107,8 +107,9 @@ impl Emitter {
     }
 
     /// Writes one non-NULL value as JSON, copying text-format bytes where they already are
-    /// JSON; a `bytea` value's bytes go to `bytes`. A value that is not its type's text is a
-    /// decode error, and nothing of it is written to `bytes`.
+    /// JSON; a `bytea` value's bytes go to `bytes`. A value its type's reader refuses (types
+    /// handed out as strings are only checked to be UTF-8) is a decode error, and nothing of
+    /// it is written to `bytes`.
     pub(crate) fn emit(&self, out: &mut String, bytes: &mut Vec<u8>, raw: &[u8]) -> Result<()> {
         let utf8 = |raw| {
             std::str::from_utf8(raw).map_err(|_| Error::decode("the server sent invalid UTF-8"))
