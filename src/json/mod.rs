@@ -24,8 +24,8 @@ pub(crate) use text::{push_int, push_json_string};
 
 use crate::error::{Error, Result};
 use crate::proto::types::{
-    Format, MAXDIM, Oid, Timestamp, char_text, element_oid, hex_value, oid, parse_bytea,
-    parse_literal, type_name,
+    Format, Oid, Timestamp, char_text, element_oid, hex_value, oid, parse_bytea, parse_literal,
+    type_name,
 };
 
 /// How the TS layer finishes a column's JSON values.

@@ -1,7 +1,7 @@
 //! The JSON text primitives of the result path: integers without `core::fmt`, integer copies
 //! and checks, integer arrays copied as JSON arrays, and JSON strings with their escapes.
 
-use super::MAXDIM;
+use crate::proto::types::MAXDIM;
 
 /// Appends bytes the caller checked to be ASCII.
 pub(super) fn push_ascii(out: &mut String, ascii: &[u8]) {
