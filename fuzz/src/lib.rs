@@ -185,17 +185,7 @@ fn drain<I: FallibleIterator>(mut it: I, mut f: impl FnMut(I::Item)) {
 /// `decode` for an OID × format chosen by the first bytes (a known OID or any u32), with the
 /// rest as the raw value; a decoded value is printed, re-encoded and decoded again.
 pub fn type_decode(data: &[u8]) {
-    if data.len() < 2 {
-        return;
-    }
-    let (oid, raw) = if (data[0] as usize) < OIDS.len() * 4 {
-        (OIDS[data[0] as usize % OIDS.len()], &data[2..])
-    } else if data.len() >= 6 {
-        (
-            u32::from_be_bytes([data[2], data[3], data[4], data[5]]),
-            &data[6..],
-        )
-    } else {
+    let Some((oid, raw)) = oid_and_value(data) else {
         return;
     };
     let format = if data[1] & 1 == 1 {
@@ -209,6 +199,18 @@ pub fn type_decode(data: &[u8]) {
     let printed = value.to_string();
     let _ = (value.oid(), value.is_null(), printed.len());
     round_trip(&value);
+}
+
+/// The OID and the value an input names: byte 0 picks a known OID (below `4 × OIDS.len()`) or
+/// says bytes 2..6 are any u32; byte 1 is the caller's (the format bit of [`type_decode`]).
+fn oid_and_value(data: &[u8]) -> Option<(u32, &[u8])> {
+    match data {
+        [pick, _, raw @ ..] if (*pick as usize) < OIDS.len() * 4 => {
+            Some((OIDS[*pick as usize % OIDS.len()], raw))
+        }
+        [_, _, a, b, c, d, raw @ ..] => Some((u32::from_be_bytes([*a, *b, *c, *d]), raw)),
+        _ => None,
+    }
 }
 
 fn round_trip(value: &Value) {
@@ -235,17 +237,7 @@ fn round_trip(value: &Value) {
 /// (but for `json`/`jsonb`, whose text it copies as the server sent it), and only `bytea`
 /// values put bytes beside the text: their lengths in the JSON account for every byte.
 pub fn json_value(data: &[u8]) {
-    if data.len() < 2 {
-        return;
-    }
-    let (oid, raw) = if (data[0] as usize) < OIDS.len() * 4 {
-        (OIDS[data[0] as usize % OIDS.len()], &data[2..])
-    } else if data.len() >= 6 {
-        (
-            u32::from_be_bytes([data[2], data[3], data[4], data[5]]),
-            &data[6..],
-        )
-    } else {
+    let Some((oid, raw)) = oid_and_value(data) else {
         return;
     };
     let Ok((text, bytes)) = edgepg::json_value(oid, raw) else {
