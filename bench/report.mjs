@@ -504,7 +504,7 @@ function explain(id, results, agg) {
     const gc = catUs(e, 'GC');
     const lines = [
       `**Reading.** CPU: ${fmt(e.perOp.us, 1)} µs per row for edgepg against ${peer ? `${fmt(peer.perOp.us, 1)} µs for ${label(peer.driver)}` : 'the peer'}. ` +
-        'Rows cross the boundary while the result still arrives: every 256 KiB of DataRows the wasm writes the part\'s values as one flat JSON array, the bytes of its bytea values in a buffer beside it (src/js/values.rs `Builder::write`, src/json.rs `Emitter`; most values copied from the text format as they are: ' +
+        'Rows cross the boundary while the result still arrives: every 256 KiB of DataRows the wasm writes the part\'s values as one flat JSON array, the bytes of its bytea values in a buffer beside it (src/js/values.rs `Builder::write`, src/json/mod.rs `Emitter`; most values copied from the text format as they are: ' +
         `≈${fmt(emit, 2)} µs/row); \`buildRows\` (js/src/results.ts) parses the part (\`JSON.parse\`, most of its self time: ≈${fmt(parse, 2)} µs/row, the largest single cost) and makes the rows with a constructor per row shape, timestamps as Date, bytea as slices of the buffer (≈${fmt(make, 2)} µs/row); GC ≈${fmt(gc, 2)} µs/row, about what the peers pay: every driver keeps the same 100k rows of a dozen heap objects each. ` +
         'Measured while building this and not kept: objects made by `JSON.parse` itself (the previous form) cost about a quarter more JS time; strings as slices of one string per part were about 12 % faster in JS but would let one kept value hold its whole part\'s text alive. Reaching 1.5× the best peer would take building rows without a text step at all (values written by the wasm straight into JS objects cost a boundary call each, slower still).',
     ];
@@ -524,17 +524,20 @@ function explain(id, results, agg) {
     const budget = results.bundle.neon.totalGzip - jsGzip;
     // Gzip per raw byte of the whole module, to put the raw code sizes below in gzip terms.
     const squeeze = wasmGzip / w.bytesWithoutNames;
-    const core = mod('proto::connection', 'proto::message', 'proto::response', 'proto::query', 'proto::startup') +
-      mod('pool', 'pool::lease', 'pool::registry', 'driver') + mod('proto::config') + mod('proto::scram', 'proto::base64') + crate('sha2', 'hmac', 'md5');
+    const protocol = mod('proto::connection', 'proto::message', 'proto::response', 'proto::query', 'proto::startup');
+    const pool = mod('pool', 'pool::lease', 'pool::registry', 'driver');
+    const config = mod('proto::config');
+    const scram = mod('proto::scram', 'proto::base64');
+    const hashing = crate('sha2', 'hmac', 'md5');
+    const core = protocol + pool + config + scram + hashing;
     return `**Reading.** The JS is small (${kb(jsGzip)} gzip); the .wasm is ${kb(wasmGzip)} gzip, alone ${fmt(wasmGzip / results.bundle.neon.totalGzip, 1)}× neon's whole bundle. ` +
       `Of its ${kb(w.codeBytes)} of code, edgepg's own is ${kb(crate('edgepg'))}, and most of that is the driver, not value handling: ` +
-      `the protocol state machine and messages ${kb(mod('proto::connection', 'proto::message', 'proto::response', 'proto::query', 'proto::startup'))}, ` +
-      `the pool and the driver (async state machines) ${kb(mod('pool', 'pool::lease', 'pool::registry', 'driver'))}, ` +
-      `the connection-string parser with its error messages ${kb(mod('proto::config'))}, SCRAM ${kb(mod('proto::scram', 'proto::base64'))} (and \`sha2\`, \`hmac\`, \`md5\` ${kb(crate('sha2', 'hmac', 'md5'))}), ` +
+      `the protocol state machine and messages ${kb(protocol)}, the pool and the driver (async state machines) ${kb(pool)}, ` +
+      `the connection-string parser with its error messages ${kb(config)}, SCRAM ${kb(scram)} (and \`sha2\`, \`hmac\`, \`md5\` ${kb(hashing)}), ` +
       `the JS boundary and the transports ${kb(mod('js', 'js::values', 'js::runtime', 'js::socket', 'js::websocket'))}; ` +
       `result values to JSON ${kb(mod('json', 'proto::types'))}. Rust's \`core\` ${kb(crate('core'))} (formatting for error messages, string and slice helpers), ` +
       `\`js_sys\`/\`wasm_bindgen\` glue ${kb(crate('js_sys', 'wasm_bindgen'))}, \`dlmalloc\` ${kb(crate('dlmalloc'))}; the data section adds ${kb(w.sections.data ?? 0)}, mostly error messages. ` +
-      'The npm build links none of the Rust API\'s value decoders, printers or float formatting and parsing: result values become JSON straight from their text (src/json.rs), and the tests check it writes what decoding would. ' +
+      'The npm build links none of the Rust API\'s value decoders, printers or float formatting and parsing: result values become JSON straight from their text (src/json/), and the tests check it writes what decoding would. ' +
       `Meeting the target needs the .wasm under ${kb(budget)} gzip, ${fmt((100 * budget) / wasmGzip, 0)} % of today's. ` +
       `The protocol, pool, driver, connection-string and SCRAM code alone is ${kb(core)} raw, about ${kb(core * squeeze)} gzip at this module's compression (${fmt(squeeze, 2)} gzip bytes per byte): ` +
       'more than the whole budget before the boundary, the allocator and `core`. That needs another design (the driver in JS, wasm at most for hashing), not a trim of this one.';

@@ -78,8 +78,11 @@ pub mod proxy;
 pub mod transport;
 
 pub use driver::{CancelToken, Client, ClientOptions, RowSink};
+pub use error::{DbError, Error, Outcome, Result};
+pub use pool::{Pool, PoolOptions, PoolStats, ScopeId};
+pub use proto::Config;
 
-/// The npm build's JSON path for one text-format value of type `type_oid` (src/json.rs): the
+/// The npm build's JSON path for one text-format value of type `type_oid` (src/json/): the
 /// JSON written and the `bytea` bytes beside it. For the fuzz harness (`fuzz/`); not API.
 #[doc(hidden)]
 pub fn json_value(type_oid: proto::types::Oid, raw: &[u8]) -> Result<(String, Vec<u8>)> {
@@ -87,6 +90,3 @@ pub fn json_value(type_oid: proto::types::Oid, raw: &[u8]) -> Result<(String, Ve
     json::Emitter::new(type_oid, proto::types::Format::Text).emit(&mut out, &mut bytes, raw)?;
     Ok((out, bytes))
 }
-pub use error::{DbError, Error, Outcome, Result};
-pub use pool::{Pool, PoolOptions, PoolStats, ScopeId};
-pub use proto::Config;

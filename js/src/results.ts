@@ -8,7 +8,7 @@
 import { ConnectionError } from './errors.js';
 import type { Field, QueryResult } from './types.js';
 
-/** How a column's JSON values are finished (mirrors `ColumnKind` in src/json.rs). */
+/** How a column's JSON values are finished (mirrors `ColumnKind` in src/json/mod.rs). */
 const enum Kind {
   Plain = 0,
   BigInt = 1,
