@@ -94,7 +94,7 @@ fn integer_arrays_are_copied_as_json() {
     assert_eq!(raw(oid::INT4_ARRAY, "{-1,NULL,0}"), "[-1,null,0]");
     assert_eq!(raw(oid::INT2_ARRAY, "{{1,2},{3,NULL}}"), "[[1,2],[3,null]]");
     assert_eq!(raw(oid::INT4_ARRAY, "{NULL}"), "[null]");
-    // Shapes the copy does not take go through the general decoder.
+    // Shapes the copy does not take go through the array parser.
     assert_eq!(raw(oid::INT4_ARRAY, "[0:1]={5,6}"), "[5,6]");
 }
 
@@ -114,7 +114,8 @@ fn bytea_goes_beside_the_text_as_bytes() {
         .unwrap();
     assert_eq!(out, "4,0,2,[1,null]");
     assert_eq!(bytes, [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x01]);
-    // Not hex: the general decoder's error, and nothing left in the buffer.
+    // Neither hex nor the escape format: bytea's reader refuses it, and nothing is left in the
+    // buffer.
     for text in ["\\xabc", "\\xzz"] {
         let before = bytes.len();
         assert!(
