@@ -60,7 +60,8 @@ const DIGIT_PAIRS: [u8; 200] = {
 
 /// Copies an integer array's text form (`{1,-2,NULL}`, `{{1,2},{3,4}}`) as JSON (`[1,-2,null]`)
 /// when it is exactly that shape; false (nothing written) for anything else (a lower-bound
-/// decoration like `[0:1]={…}`, quoting, a malformed text), which goes to the array parser (`Emitter::array`).
+/// decoration like `[0:1]={…}`, quoting, a malformed text), which goes to the array parser
+/// (`Emitter::array`).
 pub(super) fn push_int_array(out: &mut String, b: &[u8], range: Range) -> bool {
     let start = out.len();
     let copied = copy_int_array(out, b, range);
